@@ -1,0 +1,40 @@
+# Every target creates or reuses the project's own virtual environment (.venv);
+# nothing has to be installed by hand.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint type unit check run simulate bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/dvc-gateway demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+type: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+# The README's test command: lint, strict typing and the whole pytest suite.
+test: lint type unit
+
+check: test
+
+bench: $(STAMP)
+	$(BIN)/python bench/delivery.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var

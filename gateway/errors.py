@@ -1,0 +1,94 @@
+"""Every error the gateway raises, arranged by what happens next.
+
+::
+
+    GatewayError
+    ├── ConfigError              the configuration is wrong: refuse to start, list every problem
+    ├── TranslationError         the record is wrong: reject at intake or quarantine; never retry
+    ├── StoreError               the local database failed: the operation did not happen
+    └── DeliveryError            talking to the portal failed
+        ├── RetryableDeliveryError   timeouts, connection errors, 5xx, 429, session expiry:
+        │   │                        the retry policy schedules another attempt
+        │   └── SessionExpiredError  the portal no longer knows our session: log in again
+        └── PermanentDeliveryError   the portal rejected the record: dead-letter it with the
+                                     portal's error code and message
+
+Foreign exceptions (aiohttp, sqlite3, yaml, zeep) are translated into this tree at one
+boundary per library: the route module for aiohttp, the store for sqlite3, config for yaml.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a document, at a path (``$.data[0].NgayHenTra``, ``portal.url``)."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class ConfigError(GatewayError):
+    """The configuration cannot be used. Carries every problem found, not only the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class TranslationError(GatewayError):
+    """A record cannot become a canonical record or a wire message. Quarantine, never retry."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+    @classmethod
+    def at(cls, path: str, reason: str) -> TranslationError:
+        return cls([Problem(path, reason)])
+
+
+class StoreError(GatewayError):
+    """The local store failed; the operation it was asked for did not happen."""
+
+
+class DeliveryError(GatewayError):
+    """Delivery to the portal failed. ``code`` and ``message`` are the portal's, if any."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        self.code = code
+        self.http_status = http_status
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class RetryableDeliveryError(DeliveryError):
+    """Worth trying again later: the retry policy decides when."""
+
+
+class SessionExpiredError(RetryableDeliveryError):
+    """The portal rejected our session; the route logs in again before the next call."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The portal refused the record itself: sending it again cannot help."""
