@@ -43,9 +43,7 @@ def record_from_json(value: object, path: str = "$") -> Record:
     kind = value.get("kind")
     cls = _KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise TranslationError.at(
-            f"{path}.kind", f"must be one of {sorted(_KINDS)}, got {kind!r}"
-        )
+        raise TranslationError.at(f"{path}.kind", f"must be one of {sorted(_KINDS)}, got {kind!r}")
     body = {k: v for k, v in value.items() if k != "kind"}
     record = _build(cls, body, path, problems)
     if problems:
@@ -88,9 +86,7 @@ def _build(cls: type, value: Mapping[str, Any], path: str, problems: list[Proble
     for name, f in fields.items():
         fpath = f"{path}.{name}"
         if name not in value:
-            required = (
-                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-            )
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             if required:
                 problems.append(Problem(fpath, "required field is missing"))
             continue
@@ -114,9 +110,8 @@ def _convert(tp: Any, value: Any, path: str, problems: list[Problem]) -> tuple[b
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None or value == "":
-            if type(None) in typing.get_args(tp):
-                return True, None
+        if (value is None or value == "") and type(None) in typing.get_args(tp):
+            return True, None
         if len(args) == 1:
             return _convert(args[0], value, path, problems)
     if origin is tuple:

@@ -18,7 +18,7 @@ encoders, contracts and docs. All timestamps are timezone-aware; the portal's zo
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -82,9 +82,7 @@ class ApplicantType(enum.IntEnum):
 
     @property
     def label(self) -> str:
-        return {1: "Công dân", 2: "Doanh nghiệp", 3: "Cơ quan nhà nước", 4: "Tổ chức"}[
-            self.value
-        ]
+        return {1: "Công dân", 2: "Doanh nghiệp", 3: "Cơ quan nhà nước", 4: "Tổ chức"}[self.value]
 
 
 class DeliveryForm(enum.IntEnum):
@@ -297,3 +295,33 @@ class Envelope:
     adapter: str
     received_at: datetime
     raw_digest: str = field(default="")
+
+
+def apply_result(snapshot: Dossier, result: Result) -> tuple[Dossier, ProgressStep]:
+    """The dossier update and the closing step a :class:`Result` stands for.
+
+    ``snapshot`` is the latest known snapshot of the dossier; the update carries the result's
+    status, dates and documents on top of it (the portal replaces whole snapshots).
+    """
+    update = replace(
+        snapshot,
+        status=result.status,
+        processing_finished_at=result.finished_at,
+        returned_at=result.returned_at or snapshot.returned_at,
+        return_info=result.return_info or snapshot.return_info,
+        delivery_form=(
+            snapshot.delivery_form if result.delivery_form is None else result.delivery_form
+        ),
+        result_documents=result.result_documents or snapshot.result_documents,
+    )
+    step = ProgressStep(
+        dossier_code=result.dossier_code,
+        agency_code=result.agency_code,
+        handler=result.handler,
+        handled_at=result.returned_at or result.finished_at,
+        action=result.action or result.status.label,
+        status=result.status,
+        title=result.title,
+        department=result.department,
+    )
+    return update, step

@@ -1,0 +1,75 @@
+"""Finds adapters by name among the installed entry points (group ``dvc_gateway.adapters``).
+
+Our own adapters are declared in ``pyproject.toml`` exactly the way a vendor's are, so the
+registry has no list of its own. Every error names the adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from adapters.contract import ENTRY_POINT_GROUP, Adapter
+from gateway.errors import ConfigError, Problem
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterInfo:
+    """An installed adapter, for ``dvc-gateway adapters list``."""
+
+    name: str
+    package: str
+    version: str
+    target: str
+
+
+def installed() -> list[AdapterInfo]:
+    """Every adapter entry point installed in this environment, by name."""
+    found = []
+    for ep in _entry_points():
+        dist = ep.dist
+        found.append(
+            AdapterInfo(
+                name=ep.name,
+                package=dist.name if dist else "?",
+                version=dist.version if dist else "?",
+                target=ep.value,
+            )
+        )
+    return sorted(found, key=lambda a: a.name)
+
+
+def create(name: str, options: Mapping[str, Any], path: str) -> Adapter:
+    """Load adapter ``name`` and configure it; ``path`` is the YAML path of its section."""
+    matches = [ep for ep in _entry_points() if ep.name == name]
+    if not matches:
+        known = ", ".join(a.name for a in installed()) or "none"
+        raise ConfigError(
+            [Problem(f"{path}.adapter", f"adapter {name!r} is not installed (installed: {known})")]
+        )
+    try:
+        factory = matches[0].load()
+    except Exception as exc:
+        raise ConfigError(
+            [Problem(f"{path}.adapter", f"adapter {name!r} failed to load: {exc!r}")]
+        ) from exc
+    try:
+        adapter = factory(options)
+    except ConfigError as exc:
+        raise ConfigError(
+            [
+                Problem(f"{path}.options.{p.path}", f"adapter {name!r}: {p.reason}")
+                for p in exc.problems
+            ]
+        ) from exc
+    if not isinstance(adapter, Adapter):
+        raise ConfigError(
+            [Problem(f"{path}.adapter", f"adapter {name!r} does not implement translate()")]
+        )
+    return adapter
+
+
+def _entry_points() -> list[EntryPoint]:
+    return list(entry_points(group=ENTRY_POINT_GROUP))

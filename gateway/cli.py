@@ -1,0 +1,143 @@
+"""``dvc-gateway``: the command line. Each verb is a small function over the app's parts.
+
+Exit codes: 0 success, 1 the command ran and found a problem (e.g. a demo whose check
+failed), 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import structlog
+
+from gateway import logs
+from gateway.config import load_config
+from gateway.errors import ConfigError, GatewayError
+
+log = structlog.get_logger("gateway.cli")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print("configuration errors:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except GatewayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dvc-gateway",
+        description="Durable gateway from local one-stop software to the national portal.",
+    )
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon")
+    run.add_argument("--config", type=Path, required=True)
+    run.add_argument(
+        "--grace-s",
+        type=float,
+        default=10.0,
+        help="how long SIGTERM waits for in-flight deliveries (default 10)",
+    )
+    run.set_defaults(func=_cmd_run)
+
+    check = sub.add_parser("check-config", help="check a configuration file, list every error")
+    check.add_argument("--config", type=Path, required=True)
+    check.set_defaults(func=_cmd_check_config)
+
+    sim = sub.add_parser("simulate-portal", help="run the national-portal simulator")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument("--username", default="simulator")
+    sim.add_argument("--password", default="simulator")
+    sim.add_argument("--session-ttl-s", type=float, default=600.0)
+    sim.set_defaults(func=_cmd_simulate)
+
+    demo = sub.add_parser("demo", help="the whole system on this machine, with a summary")
+    demo.add_argument("--records", type=int, default=3000)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep the demo's database in this folder instead of a temporary one",
+    )
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from gateway.app import build_sources  # noqa: PLC0415 - loads adapters only when asked
+
+    config = load_config(args.config)
+    build_sources(config)
+    print(f"{args.config}: OK")
+    print(f"  portal  {config.portal.base_url} (user {config.portal.username})")
+    print(f"  store   {config.store.path}")
+    print(
+        f"  intake  http://{config.intake.host}:{config.intake.port}/api/v1/intake/"
+        f"{{{','.join(config.intake.sources)}}}"
+    )
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from gateway.app import running  # noqa: PLC0415
+
+    config = load_config(args.config)
+    logs.configure(config.logging.format, config.logging.level)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with running(config, grace_s=args.grace_s):
+            await stop.wait()
+            log.info("shutdown_requested")
+
+    asyncio.run(serve())
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from gateway.simulator.portal import SimulatorSettings, run_simulator  # noqa: PLC0415
+
+    logs.configure("console", "INFO")
+    settings = SimulatorSettings(
+        username=args.username, password=args.password, session_ttl_s=args.session_ttl_s
+    )
+
+    async def serve() -> None:
+        task = asyncio.create_task(run_simulator(args.host, args.port, settings))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        task.cancel()
+
+    asyncio.run(serve())
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo  # noqa: PLC0415
+
+    return run_demo(records=args.records, seed=args.seed, keep=args.keep)

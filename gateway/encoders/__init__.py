@@ -1,0 +1,1 @@
+"""Pure translations from canonical records to wire messages."""

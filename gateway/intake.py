@@ -1,0 +1,162 @@
+"""The HTTP intake API: ``POST /api/v1/intake/{source}`` with a JSON array of records.
+
+The answer comes only after every accepted record is durably committed (with its audit
+entries), so a 200 means the gateway owns the records. Each record gets a receipt, in
+input order: ``accepted`` (with record ids), ``duplicate`` (the same logical event was
+accepted before: nothing new is stored), ``quarantined`` (stored and visible, but the portal
+would refuse it: the reason says which field), or ``rejected`` (the adapter could not
+translate it; the errors list each field path and reason; nothing is stored).
+
+Limits: the body size (``intake.max_body_bytes``, 413) and the number of records per request
+(``intake.max_records_per_request``, 413). Malformed JSON is a 400 that says where.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from adapters.contract import Adapter
+from gateway.config import IntakeConfig
+from gateway.encoders.dvcqg_json import check_dossier, check_step
+from gateway.errors import TranslationError
+from gateway.model import Dossier, ProgressStep, Record
+from gateway.store.contract import Incoming, Receipt, Rejected, Store
+
+log = structlog.get_logger("gateway.intake")
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeSource:
+    """A configured source: its adapter and its optional bearer token."""
+
+    name: str
+    adapter: Adapter
+    token: str = ""
+
+
+def validate_for_portal(record: Record) -> None:
+    """What the store quarantines instead of queueing: records the portal would refuse."""
+    if isinstance(record, Dossier):
+        check_dossier(record)
+    elif isinstance(record, ProgressStep):
+        check_step(record)
+
+
+INTAKE_KEY: web.AppKey[Intake] = web.AppKey("intake")
+
+
+class Intake:
+    """Turns HTTP requests into committed records."""
+
+    def __init__(
+        self,
+        store: Store,
+        sources: Mapping[str, IntakeSource],
+        config: IntakeConfig,
+        *,
+        on_commit: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._sources = sources
+        self._config = config
+        self._on_commit = on_commit
+        self._clock = clock
+        self.accepting = True
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self._config.max_body_bytes)
+        app[INTAKE_KEY] = self
+        app.router.add_post("/api/v1/intake/{source}", self.handle)
+        app.router.add_get("/healthz", self.health)
+        return app
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok" if self.accepting else "draining"})
+
+    async def handle(self, request: web.Request) -> web.Response:
+        source = self._sources.get(request.match_info["source"])
+        if source is None:
+            return _error(404, f"unknown source {request.match_info['source']!r}")
+        if source.token and not _authorised(request, source.token):
+            return _error(401, "missing or wrong bearer token")
+        if not self.accepting:
+            return _error(503, "the gateway is shutting down", retry_after_s=5)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, f"body larger than {self._config.max_body_bytes} bytes")
+        try:
+            records = json.loads(body.decode("utf-8"))
+        except UnicodeDecodeError:
+            return _error(400, "body is not UTF-8")
+        except json.JSONDecodeError as exc:
+            return _error(400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+        if not isinstance(records, list):
+            return _error(400, "body must be a JSON array of records")
+        if len(records) > self._config.max_records_per_request:
+            return _error(
+                413, f"more than {self._config.max_records_per_request} records in one request"
+            )
+        receipts, problems = await self._accept(source, records)
+        self._on_commit()
+        return web.json_response(_answer(receipts, problems))
+
+    async def _accept(
+        self, source: IntakeSource, records: list[Any]
+    ) -> tuple[list[Receipt], dict[int, TranslationError]]:
+        items: list[Incoming | Rejected] = []
+        problems: dict[int, TranslationError] = {}
+        for index, raw in enumerate(records):
+            digest = hashlib.sha256(
+                json.dumps(raw, sort_keys=True, ensure_ascii=False).encode()
+            ).hexdigest()
+            try:
+                record = source.adapter.translate(raw)
+            except TranslationError as exc:
+                problems[index] = exc
+                items.append(Rejected(source.name, digest, str(exc)))
+                continue
+            items.append(Incoming(source.name, record, digest))
+        receipts = await self._store.accept(items, now=self._clock(), validate=validate_for_portal)
+        log.info(
+            "intake_committed", source=source.name, records=len(records), rejected=len(problems)
+        )
+        return receipts, problems
+
+
+def _answer(receipts: list[Receipt], problems: dict[int, TranslationError]) -> dict[str, Any]:
+    results: list[dict[str, Any]] = []
+    totals = {"accepted": 0, "duplicate": 0, "quarantined": 0, "rejected": 0}
+    for index, receipt in enumerate(receipts):
+        totals[receipt.status] += 1
+        entry: dict[str, Any] = {"index": index, "status": receipt.status}
+        if receipt.record_ids:
+            entry["ids"] = list(receipt.record_ids)
+        if index in problems:
+            entry["errors"] = [
+                {"path": p.path, "reason": p.reason} for p in problems[index].problems
+            ]
+        elif receipt.reason:
+            entry["reason"] = receipt.reason
+        results.append(entry)
+    return {**totals, "errors": bool(totals["rejected"]), "results": results}
+
+
+def _authorised(request: web.Request, token: str) -> bool:
+    given = request.headers.get("Authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+def _error(status: int, message: str, *, retry_after_s: int | None = None) -> web.Response:
+    headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
+    return web.json_response({"error": message}, status=status, headers=headers)

@@ -1,0 +1,1 @@
+"""Ways of reaching the portal, one module each."""

@@ -1,0 +1,234 @@
+"""Route ``dvcqg-rest``: the DVCQG adapter's JSON services over HTTPS (spec §3).
+
+Login at ``login_path`` gives a session that is cached for ``session_ttl_s`` and renewed
+when the portal reports it expired (once per call). Create-or-update follows spec §7
+strategy (b): a dossier the portal is not known to hold goes with ``isUpdating = "False"``;
+if the portal answers "đã tồn tại" (already exists) it is sent again as an update.
+
+This module is the aiohttp boundary: every aiohttp or timeout exception becomes a
+:class:`~gateway.errors.RetryableDeliveryError` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+import structlog
+
+from gateway.config import PortalConfig
+from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
+from gateway.errors import (
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+    SessionExpiredError,
+)
+from gateway.model import Dossier, ProgressStep
+from gateway.routes.contract import Sent
+
+log = structlog.get_logger("gateway.routes.dvcqg_rest")
+
+DOSSIER_SERVICE = "DongBoHoSoMC"
+PROGRESS_SERVICE = "CapNhatTienDoHoSoMC"
+_EXISTS_PHRASE = "đã tồn tại"
+
+
+class DvcqgRestRoute:
+    """Sends records to the DVCQG REST adapter."""
+
+    name = "dvcqg-rest"
+
+    def __init__(
+        self, config: PortalConfig, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        timeout = aiohttp.ClientTimeout(total=config.timeout_s)
+        ssl_context: ssl.SSLContext | bool = (
+            ssl.create_default_context() if config.verify_tls else False
+        )
+        self._http = aiohttp.ClientSession(
+            timeout=timeout,
+            connector=aiohttp.TCPConnector(ssl=ssl_context, limit=64),
+            headers={"Accept": "application/json"},
+        )
+        self._session: str | None = None
+        self._session_until = 0.0
+        self._login_lock = asyncio.Lock()
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    async def send_dossier(self, dossier: Dossier, *, on_portal: bool) -> Sent:
+        item = encode_dossier(dossier)
+        try:
+            return await self._call(
+                DOSSIER_SERVICE, dossier.agency_code, [item], updating=on_portal
+            )
+        except PermanentDeliveryError as exc:
+            if on_portal or not self._already_exists(exc):
+                raise
+            log.info("dossier_already_on_portal", ma_ho_so=dossier.dossier_code)
+            return await self._call(DOSSIER_SERVICE, dossier.agency_code, [item], updating=True)
+
+    async def send_step(self, step: ProgressStep) -> Sent:
+        item = encode_step(step)
+        return await self._call(PROGRESS_SERVICE, step.agency_code, [item], updating=None)
+
+    def _already_exists(self, exc: PermanentDeliveryError) -> bool:
+        codes = {str(c) for c in self._config.exists_error_codes}
+        return exc.code in codes and _EXISTS_PHRASE in exc.message.lower()
+
+    async def _call(
+        self, service: str, agency: str, data: list[dict[str, Any]], *, updating: bool | None
+    ) -> Sent:
+        for attempt in (1, 2):
+            session = await self._current_session()
+            body = envelope(
+                session=session,
+                agency_code=agency,
+                service=service,
+                data=data,
+                updating=updating,
+            )
+            try:
+                status, code, message = await self._post(self._config.service_path, body)
+            except SessionExpiredError:
+                self._session = None
+                if attempt == 2:
+                    raise
+                log.info("portal_session_expired", service=service)
+                continue
+            return Sent(status, code, message, updated=bool(updating))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _current_session(self) -> str:
+        async with self._login_lock:
+            if self._session is not None and self._clock() < self._session_until:
+                return self._session
+            body = {"username": self._config.username, "password": self._config.password}
+            try:
+                _, _, _, payload = await self._exchange(self._config.login_path, body)
+            except PermanentDeliveryError as exc:
+                # Wrong credentials are an operator's fix, not the record's fault: keep it.
+                raise RetryableDeliveryError(
+                    f"portal login refused: {exc.message}", code=exc.code
+                ) from exc
+            session = payload.get("session")
+            if not isinstance(session, str) or not session:
+                raise RetryableDeliveryError("portal login answered without a session")
+            self._session = session
+            self._session_until = self._clock() + self._config.session_ttl_s
+            log.info("portal_logged_in")
+            return session
+
+    async def _post(self, path: str, body: dict[str, Any]) -> tuple[int, str, str]:
+        status, code, message, _ = await self._exchange(path, body)
+        return status, code, message
+
+    async def _exchange(
+        self, path: str, body: dict[str, Any]
+    ) -> tuple[int, str, str, dict[str, Any]]:
+        url = self._config.base_url.rstrip("/") + path
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        try:
+            async with self._http.post(url, data=data, headers=headers) as response:
+                raw = await response.content.read(self._config.max_response_bytes + 1)
+                return classify_response(
+                    response.status,
+                    response.headers.get("Content-Type", ""),
+                    response.headers.get("Retry-After"),
+                    raw,
+                    self._config,
+                )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RetryableDeliveryError(f"portal unreachable: {exc!r}") from exc
+
+
+def classify_response(
+    http_status: int,
+    content_type: str,
+    retry_after: str | None,
+    raw: bytes,
+    config: PortalConfig,
+) -> tuple[int, str, str, dict[str, Any]]:
+    """Decide what a portal answer means; return it when it is a success, else raise."""
+    if len(raw) > config.max_response_bytes:
+        raise RetryableDeliveryError("portal answer too large", http_status=http_status)
+    retry_after_s = parse_retry_after(retry_after)
+    if http_status == 429 or http_status >= 500 or http_status == 408:
+        raise RetryableDeliveryError(
+            f"portal answered HTTP {http_status}",
+            http_status=http_status,
+            retry_after_s=retry_after_s,
+        )
+    if http_status in (401, 403):
+        raise SessionExpiredError(f"portal answered HTTP {http_status}", http_status=http_status)
+    try:
+        payload = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        kind = content_type.split(";", maxsplit=1)[0].strip() or "no content type"
+        raise RetryableDeliveryError(
+            f"portal answer is not JSON ({kind}, HTTP {http_status})", http_status=http_status
+        ) from None
+    if http_status >= 400:
+        message = payload.get("message", "") if isinstance(payload, dict) else ""
+        raise PermanentDeliveryError(
+            f"portal answered HTTP {http_status}: {message}", http_status=http_status
+        )
+    if not isinstance(payload, dict) or "error_code" not in payload:
+        raise RetryableDeliveryError("portal answer has no error_code", http_status=http_status)
+    code = parse_error_code(payload["error_code"])
+    message = str(payload.get("message", ""))
+    if code is None:
+        raise RetryableDeliveryError(
+            f"portal error_code {payload['error_code']!r} is not a number", http_status=http_status
+        )
+    if code == 0:
+        return http_status, "0", message, payload
+    lowered = message.lower()
+    if code in config.session_error_codes or ("phiên" in lowered and "hết hạn" in lowered):
+        raise SessionExpiredError(message, code=str(code), http_status=http_status)
+    raise PermanentDeliveryError(
+        message or "portal refused", code=str(code), http_status=http_status
+    )
+
+
+def parse_error_code(value: object) -> int | None:
+    """``0``, ``"0"``, ``"00"`` and ``" 3 "`` are all numbers here (spec §3.1, [C])."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+RETRY_AFTER_MAX_S = 3600.0
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds or as an HTTP date, clamped to [0, 1 h]; None if absent."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        seconds = float(text)
+    else:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(0.0, min(seconds, RETRY_AFTER_MAX_S))

@@ -1,0 +1,1 @@
+"""The durable outbox: the store contract and its engines."""

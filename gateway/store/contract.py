@@ -1,0 +1,135 @@
+"""The store contract: the durable outbox every other part talks to.
+
+One local transaction holds a record, its outbox state and its audit entries, so a record
+the gateway acknowledged cannot be lost and no state change happens without its audit
+entry. Record states::
+
+    queued ──claim──> leased ──delivered──> delivered
+      ^                 │ ├──retryable────> queued (attempts+1, next_attempt_at later)
+      │                 │ ├──permanent────> dead       (dead-letter, portal's code + message)
+      └──lease expired──┘ └──untranslatable─> quarantined (reason + field path)
+    queued ──newer snapshot of the same dossier──> superseded
+
+Per-dossier ordering lives in :meth:`Store.claim`: at most one record of a dossier is leased
+at a time; a dossier's progress steps wait until the dossier exists on the portal and go in
+``handled_at`` order; a step also waits for any snapshot of its dossier accepted before it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from gateway.model import Dossier, ProgressStep, Record
+
+
+class State(enum.StrEnum):
+    """Where a record is in its life."""
+
+    QUEUED = "queued"
+    LEASED = "leased"
+    DELIVERED = "delivered"
+    QUARANTINED = "quarantined"
+    DEAD = "dead"
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A record an adapter translated, ready to be accepted."""
+
+    source: str
+    record: Record
+    raw_digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A raw record the adapter could not translate: audited, not stored."""
+
+    source: str
+    raw_digest: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What intake answers for one accepted record."""
+
+    status: str  # "accepted" | "duplicate" | "quarantined" | "rejected"
+    record_ids: tuple[int, ...]
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A leased record, handed to the delivery worker."""
+
+    record_id: int
+    record: Dossier | ProgressStep
+    attempts: int
+    lease_token: int
+    on_portal: bool
+    """For a dossier: whether the portal already holds it (decides ``isUpdating``)."""
+
+
+class OutcomeKind(enum.StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    DEAD = "dead"
+    QUARANTINED = "quarantined"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one claimed record; the store applies it in one transaction."""
+
+    record_id: int
+    lease_token: int
+    kind: OutcomeKind
+    at: float
+    route: str
+    next_attempt_at: float = 0.0
+    http_status: int | None = None
+    portal_code: str | None = None
+    message: str = ""
+    latency_ms: float = 0.0
+
+
+Validate = Callable[[Record], None]
+"""Raises ``TranslationError`` for a record the portal would refuse (it is quarantined)."""
+
+
+class Store(Protocol):
+    """The durable outbox. Every method is one transaction."""
+
+    async def accept(
+        self, items: Sequence[Incoming | Rejected], *, now: float, validate: Validate
+    ) -> list[Receipt]:
+        """Commit the records durably (with audit entries) before returning one receipt per
+        item, in order. Rejected items are audited, not stored."""
+        ...
+
+    async def claim(self, owner: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
+        """Lease up to ``limit`` deliverable records, honouring per-dossier ordering."""
+        ...
+
+    async def complete(self, outcomes: Sequence[Outcome]) -> int:
+        """Apply outcomes whose lease is still held; return how many were applied."""
+        ...
+
+    async def release_expired(self, now: float) -> int:
+        """Return records whose lease expired to the queue; return how many."""
+        ...
+
+    async def next_due(self) -> float | None:
+        """The earliest ``next_attempt_at`` of a queued record, or None if nothing is queued."""
+        ...
+
+    async def counts(self) -> dict[str, int]:
+        """Number of records per state."""
+        ...
+
+    async def close(self) -> None: ...

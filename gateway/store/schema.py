@@ -1,0 +1,68 @@
+"""The SQLite schema of the outbox, its attempts and the audit log (version 1)."""
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 1), ('lease_token', 0);
+
+CREATE TABLE IF NOT EXISTS records (
+    id              INTEGER PRIMARY KEY,
+    event_key       TEXT NOT NULL UNIQUE,     -- idempotency key of the logical event
+    source          TEXT NOT NULL,
+    kind            TEXT NOT NULL,            -- dossier | progress | result (quarantined only)
+    dossier_code    TEXT NOT NULL,            -- MaHoSo
+    agency_code     TEXT NOT NULL,            -- madonvi
+    order_at        REAL,                     -- progress: ThoiDiemXuLy (epoch s) for ordering
+    payload         TEXT NOT NULL,            -- canonical JSON
+    state           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    lease_owner     TEXT,
+    lease_until     REAL,
+    lease_token     INTEGER,
+    accepted_at     REAL NOT NULL,
+    updated_at      REAL NOT NULL,
+    last_error      TEXT,
+    portal_code     TEXT
+);
+CREATE INDEX IF NOT EXISTS records_ready ON records (state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS records_dossier ON records (dossier_code, state, kind);
+
+CREATE TABLE IF NOT EXISTS dossiers (
+    dossier_code       TEXT PRIMARY KEY,
+    agency_code        TEXT NOT NULL,
+    on_portal          INTEGER NOT NULL DEFAULT 0,
+    latest_snapshot_id INTEGER REFERENCES records (id)
+);
+
+CREATE TABLE IF NOT EXISTS attempts (
+    id          INTEGER PRIMARY KEY,
+    record_id   INTEGER NOT NULL REFERENCES records (id),
+    attempt     INTEGER NOT NULL,
+    finished_at REAL NOT NULL,
+    route       TEXT NOT NULL,
+    outcome     TEXT NOT NULL,
+    http_status INTEGER,
+    portal_code TEXT,
+    message     TEXT,
+    latency_ms  REAL
+);
+CREATE INDEX IF NOT EXISTS attempts_record ON attempts (record_id);
+
+CREATE TABLE IF NOT EXISTS audit (
+    seq          INTEGER PRIMARY KEY,
+    at           REAL NOT NULL,
+    event        TEXT NOT NULL,
+    record_id    INTEGER,
+    dossier_code TEXT NOT NULL,
+    detail       TEXT NOT NULL,
+    prev_hash    TEXT NOT NULL,
+    hash         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_dossier ON audit (dossier_code);
+CREATE INDEX IF NOT EXISTS audit_record ON audit (record_id);
+"""
