@@ -102,9 +102,12 @@ def broken_records(agency: str) -> list[dict[str, Any]]:
 def run_demo(*, records: int, seed: int, keep: Path | None) -> int:
     """Run the demo; return 0 when the portal check passes."""
     console = Console(stderr=False)
-    with _workdir(keep) as folder:
-        logs.configure("json", "INFO", stream=(folder / "gateway.log").open("a", encoding="utf-8"))
-        report = asyncio.run(_demo(folder, records, seed, console))
+    with _workdir(keep) as folder, (folder / "gateway.log").open("a", encoding="utf-8") as sink:
+        logs.configure("json", "INFO", stream=sink)
+        try:
+            report = asyncio.run(_demo(folder, records, seed, console))
+        finally:
+            logs.reset()
     _print_summary(console, report, folder if keep else None)
     return 0 if report.ok else 1
 

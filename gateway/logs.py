@@ -49,3 +49,9 @@ def configure(
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def reset() -> None:
+    """Detach the handlers :func:`configure` installed (before their stream is closed)."""
+    logging.getLogger().handlers.clear()
+    structlog.reset_defaults()

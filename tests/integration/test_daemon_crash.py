@@ -74,8 +74,12 @@ def write_config(folder: Path, portal_url: str, port: int) -> Path:
         "portal": {"base_url": portal_url, "username": "simulator", "password": "simulator"},
         "store": {"path": str(folder / "gw.db")},
         "intake": {"port": port},
-        "delivery": {"concurrency": 4, "batch_size": 8, "idle_poll_s": 0.05,
-                     "retry": {"base_delay_s": 0.05, "max_delay_s": 0.5}},
+        "delivery": {
+            "concurrency": 4,
+            "batch_size": 8,
+            "idle_poll_s": 0.05,
+            "retry": {"base_delay_s": 0.05, "max_delay_s": 0.5},
+        },
         "logging": {"format": "json", "level": "INFO"},
     }
     path = folder / "gateway.yaml"
@@ -86,8 +90,14 @@ def write_config(folder: Path, portal_url: str, port: int) -> Path:
 async def start_daemon(config: Path, log: Path) -> asyncio.subprocess.Process:
     with log.open("ab") as sink:  # the child keeps its own copy of the descriptor
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway", "run", "--config", str(config),
-            stdout=asyncio.subprocess.DEVNULL, stderr=sink,
+            sys.executable,
+            "-m",
+            "gateway",
+            "run",
+            "--config",
+            str(config),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=sink,
         )
 
 
