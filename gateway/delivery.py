@@ -116,6 +116,10 @@ class DeliveryWorker:
                 return self._outcome(claimed, OutcomeKind.QUARANTINED, started, message=str(exc))
             except DeliveryError as exc:
                 return self._failed(claimed, exc, started, bound)
+            except Exception as exc:  # noqa: BLE001 - one bad record must not stop the daemon
+                bound.exception("record_crashed_delivery")
+                reason = f"unexpected error while delivering: {exc!r}"
+                return self._outcome(claimed, OutcomeKind.QUARANTINED, started, message=reason)
             bound.debug("delivery_succeeded", updated=sent.updated)
             return self._outcome(
                 claimed,

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from adapters.contract import Adapter
 from gateway.config import IntakeConfig
-from gateway.encoders.dvcqg_json import check_dossier, check_step
+from gateway.encoders.dvcqg_json import encode_dossier, encode_step
 from gateway.errors import TranslationError
 from gateway.model import Dossier, ProgressStep, Record
 from gateway.store.contract import Incoming, Receipt, Rejected, Store
@@ -46,9 +46,9 @@ class IntakeSource:
 def validate_for_portal(record: Record) -> None:
     """What the store quarantines instead of queueing: records the portal would refuse."""
     if isinstance(record, Dossier):
-        check_dossier(record)
+        encode_dossier(record)
     elif isinstance(record, ProgressStep):
-        check_step(record)
+        encode_step(record)
 
 
 INTAKE_KEY: web.AppKey[Intake] = web.AppKey("intake")

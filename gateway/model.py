@@ -18,7 +18,7 @@ encoders, contracts and docs. All timestamps are timezone-aware; the portal's zo
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -285,16 +285,6 @@ Record = Dossier | ProgressStep | Result
 """Any canonical record."""
 
 RESULT_STATUSES = frozenset({DossierStatus.FINISHED, DossierStatus.RETURNED})
-
-
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """Where a translated record came from (kept with it in the outbox)."""
-
-    source: str
-    adapter: str
-    received_at: datetime
-    raw_digest: str = field(default="")
 
 
 def apply_result(snapshot: Dossier, result: Result) -> tuple[Dossier, ProgressStep]:

@@ -1,52 +1,22 @@
-"""``dvc-gateway``: the command line. Each verb is a small function over the app's parts.
-
-Exit codes: 0 success, 1 the command ran and found a problem (e.g. a demo whose check
-failed), 2 bad usage or configuration.
-"""
+"""The core verbs: ``run``, ``check-config``, ``simulate-portal``, ``demo``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import signal
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
 
 from gateway import logs
 from gateway.config import load_config
-from gateway.errors import ConfigError, GatewayError
 
 log = structlog.get_logger("gateway.cli")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        code: int = args.func(args)
-    except ConfigError as exc:
-        print("configuration errors:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
-    except GatewayError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return code
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="dvc-gateway",
-        description="Durable gateway from local one-stop software to the national portal.",
-    )
-    sub = parser.add_subparsers(required=True, metavar="COMMAND")
-
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add this module's verbs to the ``dvc-gateway`` parser."""
     run = sub.add_parser("run", help="run the daemon")
     run.add_argument("--config", type=Path, required=True)
     run.add_argument(
@@ -79,7 +49,6 @@ def _parser() -> argparse.ArgumentParser:
         help="keep the demo's database in this folder instead of a temporary one",
     )
     demo.set_defaults(func=_cmd_demo)
-    return parser
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:

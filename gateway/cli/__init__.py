@@ -1,0 +1,46 @@
+"""``dvc-gateway``: the command line. Each module of this package registers its own verbs.
+
+Exit codes: 0 success, 1 the command ran and found a problem (e.g. a demo whose check
+failed), 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from gateway.cli import core
+from gateway.errors import ConfigError, GatewayError
+
+COMMAND_MODULES = (core,)
+"""Every module that adds verbs; each has ``register(subparsers)``."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the arguments and run the verb; return the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print("configuration errors:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except GatewayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dvc-gateway",
+        description="Durable gateway from local one-stop software to the national portal.",
+    )
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
