@@ -108,9 +108,9 @@ class DeliveryWorker:
             )
             try:
                 if isinstance(record, Dossier):
-                    sent = await self._route.send_dossier(record, on_portal=claimed.on_portal)
+                    sent = await self._route.send_dossiers([record], on_portal=claimed.on_portal)
                 else:
-                    sent = await self._route.send_step(record)
+                    sent = await self._route.send_steps([record])
             except TranslationError as exc:
                 bound.warning("record_quarantined", reason=str(exc))
                 return self._outcome(claimed, OutcomeKind.QUARANTINED, started, message=str(exc))

@@ -9,6 +9,7 @@ log in again once when the portal says it expired.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,12 +28,21 @@ class Sent:
 
 
 class Route(Protocol):
-    """Delivers one record at a time; raises ``DeliveryError`` subclasses on failure."""
+    """Delivers records in one portal call; raises ``DeliveryError`` subclasses on failure.
+
+    A call is all-or-nothing at the portal (a rejection names the item), so the caller sends
+    lists of records of one agency and splits a rejected list to find the record at fault.
+    """
 
     name: str
 
-    async def send_dossier(self, dossier: Dossier, *, on_portal: bool) -> Sent: ...
+    async def send_dossiers(self, dossiers: Sequence[Dossier], *, on_portal: bool) -> Sent:
+        """``DongBoHoSoMC``. ``on_portal``: the portal is known to hold them (an update).
+        A one-item create that the portal says already exists is re-sent as an update."""
+        ...
 
-    async def send_step(self, step: ProgressStep) -> Sent: ...
+    async def send_steps(self, steps: Sequence[ProgressStep]) -> Sent:
+        """``CapNhatTienDoHoSoMC``."""
+        ...
 
     async def close(self) -> None: ...

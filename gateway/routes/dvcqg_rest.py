@@ -15,7 +15,7 @@ import asyncio
 import json
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -65,21 +65,20 @@ class DvcqgRestRoute:
     async def close(self) -> None:
         await self._http.close()
 
-    async def send_dossier(self, dossier: Dossier, *, on_portal: bool) -> Sent:
-        item = encode_dossier(dossier)
+    async def send_dossiers(self, dossiers: Sequence[Dossier], *, on_portal: bool) -> Sent:
+        agency = _one_agency(dossiers)
+        items = [encode_dossier(d) for d in dossiers]
         try:
-            return await self._call(
-                DOSSIER_SERVICE, dossier.agency_code, [item], updating=on_portal
-            )
+            return await self._call(DOSSIER_SERVICE, agency, items, updating=on_portal)
         except PermanentDeliveryError as exc:
-            if on_portal or not self._already_exists(exc):
+            if on_portal or len(items) != 1 or not self._already_exists(exc):
                 raise
-            log.info("dossier_already_on_portal", ma_ho_so=dossier.dossier_code)
-            return await self._call(DOSSIER_SERVICE, dossier.agency_code, [item], updating=True)
+            log.info("dossier_already_on_portal", ma_ho_so=dossiers[0].dossier_code)
+            return await self._call(DOSSIER_SERVICE, agency, items, updating=True)
 
-    async def send_step(self, step: ProgressStep) -> Sent:
-        item = encode_step(step)
-        return await self._call(PROGRESS_SERVICE, step.agency_code, [item], updating=None)
+    async def send_steps(self, steps: Sequence[ProgressStep]) -> Sent:
+        items = [encode_step(s) for s in steps]
+        return await self._call(PROGRESS_SERVICE, _one_agency(steps), items, updating=None)
 
     def _already_exists(self, exc: PermanentDeliveryError) -> bool:
         codes = {str(c) for c in self._config.exists_error_codes}
@@ -150,6 +149,13 @@ class DvcqgRestRoute:
                 )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RetryableDeliveryError(f"portal unreachable: {exc!r}") from exc
+
+
+def _one_agency(records: Sequence[Dossier] | Sequence[ProgressStep]) -> str:
+    agencies = {r.agency_code for r in records}
+    if len(agencies) != 1:
+        raise ValueError(f"one portal call carries one agency's records, got {len(agencies)}")
+    return agencies.pop()
 
 
 def classify_response(

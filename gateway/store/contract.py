@@ -55,6 +55,14 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceCursor:
+    """Where a pulling source (SQL polling, file drop) has read up to. Opaque to the store."""
+
+    source: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
 class Receipt:
     """What intake answers for one accepted record."""
 
@@ -106,10 +114,22 @@ class Store(Protocol):
     """The durable outbox. Every method is one transaction."""
 
     async def accept(
-        self, items: Sequence[Incoming | Rejected], *, now: float, validate: Validate
+        self,
+        items: Sequence[Incoming | Rejected],
+        *,
+        now: float,
+        validate: Validate,
+        cursor: SourceCursor | None = None,
     ) -> list[Receipt]:
         """Commit the records durably (with audit entries) before returning one receipt per
-        item, in order. Rejected items are audited, not stored."""
+        item, in order. Rejected items are audited, not stored. A pulling source passes its
+        new ``cursor``: it is saved in the same transaction, so the cursor never runs ahead
+        of the records it covers (a crash in between re-reads them; the idempotency key
+        makes the re-read harmless)."""
+        ...
+
+    async def get_cursor(self, source: str) -> str | None:
+        """The last cursor saved for a pulling source, or None before its first pull."""
         ...
 
     async def claim(self, owner: str, limit: int, now: float, lease_s: float) -> list[Claimed]:

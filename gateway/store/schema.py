@@ -53,6 +53,12 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 CREATE INDEX IF NOT EXISTS attempts_record ON attempts (record_id);
 
+CREATE TABLE IF NOT EXISTS source_cursors (
+    source     TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS audit (
     seq          INTEGER PRIMARY KEY,
     at           REAL NOT NULL,

@@ -32,6 +32,7 @@ from gateway.store.contract import (
     OutcomeKind,
     Receipt,
     Rejected,
+    SourceCursor,
     State,
     Validate,
 )
@@ -148,13 +149,35 @@ class SqliteStore:
     # -- intake -----------------------------------------------------------------------------
 
     async def accept(
-        self, items: Sequence[Incoming | Rejected], *, now: float, validate: Validate
+        self,
+        items: Sequence[Incoming | Rejected],
+        *,
+        now: float,
+        validate: Validate,
+        cursor: SourceCursor | None = None,
     ) -> list[Receipt]:
         def accept_sync() -> list[Receipt]:
             with self._tx() as tx:
-                return [self._accept_one(tx, item, now, validate) for item in items]
+                receipts = [self._accept_one(tx, item, now, validate) for item in items]
+                if cursor is not None:
+                    tx.conn.execute(
+                        "INSERT INTO source_cursors (source, value, updated_at) VALUES (?, ?, ?)"
+                        " ON CONFLICT(source) DO UPDATE SET value = excluded.value,"
+                        " updated_at = excluded.updated_at",
+                        (cursor.source, cursor.value, now),
+                    )
+                return receipts
 
         return await self._run(accept_sync)
+
+    async def get_cursor(self, source: str) -> str | None:
+        def get_sync() -> str | None:
+            row = self.conn.execute(
+                "SELECT value FROM source_cursors WHERE source = ?", (source,)
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._run(get_sync)
 
     def _accept_one(
         self, tx: _Tx, item: Incoming | Rejected, now: float, validate: Validate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from gateway.config import DeliveryConfig
@@ -23,7 +24,8 @@ class ChoosyRoute:
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    async def send_dossier(self, record: Dossier, *, on_portal: bool) -> Sent:
+    async def send_dossiers(self, records: Sequence[Dossier], *, on_portal: bool) -> Sent:
+        [record] = records
         if record.dossier_code == "BUG":
             raise RuntimeError("encoder bug")
         if record.dossier_code == "REFUSED":
@@ -33,7 +35,7 @@ class ChoosyRoute:
         self.sent.append(record.dossier_code)
         return Sent(200, "0", "Thành công")
 
-    async def send_step(self, step: ProgressStep) -> Sent:
+    async def send_steps(self, steps: Sequence[ProgressStep]) -> Sent:
         return Sent(200, "0", "Thành công")
 
     async def close(self) -> None:

@@ -12,7 +12,7 @@ from gateway.audit import verify_chain
 from gateway.errors import StoreError
 from gateway.intake import validate_for_portal
 from gateway.model import DossierStatus, Result
-from gateway.store.contract import Incoming, Outcome, OutcomeKind, Rejected
+from gateway.store.contract import Incoming, Outcome, OutcomeKind, Rejected, SourceCursor
 from gateway.store.sqlite import SqliteStore
 from tests.factories import T0, dossier, result_document, step
 
@@ -179,3 +179,15 @@ async def test_two_processes_cannot_share_one_file(tmp_path: Path) -> None:
             await SqliteStore.open(path, now=0.0)
     finally:
         await first.close()
+
+
+async def test_cursor_is_saved_with_the_records_it_covers(store: SqliteStore) -> None:
+    assert await store.get_cursor("sql") is None
+    await store.accept(
+        incoming(dossier()),
+        now=1.0,
+        validate=validate_for_portal,
+        cursor=SourceCursor("sql", "2026-11-02T08:00:00|17"),
+    )
+    assert await store.get_cursor("sql") == "2026-11-02T08:00:00|17"
+    assert (await store.counts())["queued"] == 1
