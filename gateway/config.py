@@ -72,6 +72,8 @@ class PortalConfig:
     session_error_codes: tuple[int, ...] = (401,)
     exists_error_codes: tuple[int, ...] = (3, -3)
     max_response_bytes: int = 4 * 1024 * 1024
+    create_strategy: Literal["insert-then-update", "look-up-first"] = "insert-then-update"
+    """Spec §7: (b) insert, update on "đã tồn tại" [C1]; or (a) ``TraCuuHoSo`` first [C1]."""
 
 
 @dataclass(frozen=True, slots=True)
