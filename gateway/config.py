@@ -76,6 +76,90 @@ class PortalConfig:
     """Spec §7: (b) insert, update on "đã tồn tại" [C1]; or (a) ``TraCuuHoSo`` first [C1]."""
 
 
+ROUTE_NAMES = ("dvcqg-rest", "xroad-rest", "xroad-soap", "lgsp")
+RouteName = Literal["dvcqg-rest", "xroad-rest", "xroad-soap", "lgsp"]
+
+
+@dataclass(frozen=True, slots=True)
+class XRoadRestConfig:
+    """Route ``xroad-rest``: the DVCQG JSON through a local X-Road REST forwarder (spec §1.2)."""
+
+    forwarder_url: str = ""
+    forward_path: str = "/XrdAdapter/RestService/forward"
+    dstcode: str = "VN:GOV:000.00.00.G22:vpcpdvcprovider"
+    dstcode_in: Literal["header", "query", "both"] = "header"
+
+
+@dataclass(frozen=True, slots=True)
+class XRoadMemberConfig:
+    """An X-Road member or subsystem identifier (x-road-protocol.md §1.3)."""
+
+    instance: str = "VN"
+    member_class: str = "GOV"
+    member_code: str = ""
+    subsystem_code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class XRoadSoapConfig:
+    """Route ``xroad-soap``: X-Road message protocol 4.0 to our own security server."""
+
+    security_server_url: str = ""
+    client: XRoadMemberConfig = field(default_factory=XRoadMemberConfig)
+    provider: XRoadMemberConfig = field(
+        default_factory=lambda: XRoadMemberConfig(
+            member_code="000.00.00.G22", subsystem_code="vpcpdvcprovider"
+        )
+    )
+    service_version: str = "v1"
+    timeout_s: float = 120.0
+    connect_timeout_s: float = 10.0
+    verify_tls: bool = True
+    tls_client_cert: str = ""
+    tls_client_key: str = ""
+    max_response_bytes: int = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LgspConfig:
+    """Route ``lgsp``: the DVCQG JSON through a provincial LGSP (spec §1.3)."""
+
+    base_url: str = ""
+    auth: Literal["wso2", "lgspaccesstoken"] = "wso2"
+    token_path: str = "/token"  # noqa: S105 - a URL path, not a secret
+    portal_prefix: str = "/dvcqg"
+    consumer_key: str = ""
+    consumer_secret: str = ""
+    access_key: str = ""
+    secret_key: str = ""
+    app_name: str = ""
+    partner_code: str = ""
+    partner_code_cus: str = ""
+    token_ttl_s: float = 3000.0
+
+
+@dataclass(frozen=True, slots=True)
+class MappingsConfig:
+    """CSV mapping tables (``local,dvcqg`` per line); an empty path means no table."""
+
+    procedures: str = ""
+    agencies: str = ""
+    statuses: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RoutesConfig:
+    """Which road to the portal each agency takes, and what each road needs."""
+
+    default: RouteName = "dvcqg-rest"
+    agencies: Mapping[str, str] = field(default_factory=dict)
+    sync_derived_dossiers: bool = False
+    xroad_rest: XRoadRestConfig = field(default_factory=XRoadRestConfig)
+    xroad_soap: XRoadSoapConfig = field(default_factory=XRoadSoapConfig)
+    lgsp: LgspConfig = field(default_factory=LgspConfig)
+    mappings: MappingsConfig = field(default_factory=MappingsConfig)
+
+
 @dataclass(frozen=True, slots=True)
 class RetryConfig:
     """The durable retry schedule: exponential backoff with full jitter, capped."""
@@ -113,6 +197,7 @@ class GatewayConfig:
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    routes: RoutesConfig = field(default_factory=RoutesConfig)
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -286,6 +371,7 @@ def _check_values(config: GatewayConfig, problems: list[Problem]) -> None:
         problems.append(Problem("delivery.retry", "need 0 < base_delay_s <= max_delay_s"))
     if retry.max_attempts < 1:
         problems.append(Problem("delivery.retry.max_attempts", "must be at least 1"))
+    _check_routes(config.routes, problems)
     intake = config.intake
     if not 0 <= intake.port <= 65535:
         problems.append(Problem("intake.port", "must be a TCP port (0-65535)"))
@@ -300,3 +386,31 @@ def _check_values(config: GatewayConfig, problems: list[Problem]) -> None:
             problems.append(
                 Problem(f"intake.sources.{name}", "name must be lowercase letters, digits, - or _")
             )
+
+
+def _check_routes(routes: RoutesConfig, problems: list[Problem]) -> None:
+    """Every agency names a known route, and every route in use has its address."""
+    for agency, name in routes.agencies.items():
+        if name not in ROUTE_NAMES:
+            problems.append(
+                Problem(f"routes.agencies.{agency}", f"must be one of {', '.join(ROUTE_NAMES)}")
+            )
+    used = {routes.default, *routes.agencies.values()}
+    needs = {
+        "xroad-rest": ("routes.xroad_rest.forwarder_url", routes.xroad_rest.forwarder_url),
+        "xroad-soap": (
+            "routes.xroad_soap.security_server_url",
+            routes.xroad_soap.security_server_url,
+        ),
+        "lgsp": ("routes.lgsp.base_url", routes.lgsp.base_url),
+    }
+    for name, (path, url) in needs.items():
+        if name in used and not url.startswith(("http://", "https://")):
+            problems.append(Problem(path, f"route {name} is in use: needs an http(s) URL"))
+    if "xroad-soap" in used and not routes.xroad_soap.client.member_code:
+        problems.append(Problem("routes.xroad_soap.client.member_code", "must not be empty"))
+    lgsp = routes.lgsp
+    if "lgsp" in used and lgsp.auth == "wso2" and not lgsp.consumer_key:
+        problems.append(Problem("routes.lgsp.consumer_key", "needed for auth: wso2"))
+    if "lgsp" in used and lgsp.auth == "lgspaccesstoken" and not lgsp.access_key:
+        problems.append(Problem("routes.lgsp.access_key", "needed for auth: lgspaccesstoken"))
