@@ -10,7 +10,7 @@ from pathlib import Path
 import structlog
 
 from gateway import logs
-from gateway.config import load_config
+from gateway.config import ROUTE_NAMES, load_config
 
 log = structlog.get_logger("gateway.cli")
 
@@ -47,6 +47,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=Path,
         default=None,
         help="keep the demo's database in this folder instead of a temporary one",
+    )
+    demo.add_argument(
+        "--route",
+        choices=ROUTE_NAMES,
+        default="dvcqg-rest",
+        help="the road to the simulated portal (default dvcqg-rest)",
     )
     demo.set_defaults(func=_cmd_demo)
 
@@ -109,4 +115,4 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo  # noqa: PLC0415
 
-    return run_demo(records=args.records, seed=args.seed, keep=args.keep)
+    return run_demo(records=args.records, seed=args.seed, keep=args.keep, route=args.route)

@@ -96,14 +96,14 @@ class LgspRoute(DvcqgRestRoute):
     async def _fetch_token(self) -> tuple[str, float]:
         url = self._lgsp.base_url.rstrip("/") + self._lgsp.token_path
         headers: dict[str, str] = {}
-        auth: aiohttp.BasicAuth | None = None
         if self._lgsp.auth == "wso2":
-            auth = aiohttp.BasicAuth(self._lgsp.consumer_key, self._lgsp.consumer_secret)
+            pair = f"{self._lgsp.consumer_key}:{self._lgsp.consumer_secret}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         else:
             headers["lgspaccesstoken"] = access_token_header(self._lgsp)
         form = {"grant_type": "client_credentials"}
         try:
-            async with self._http.post(url, data=form, headers=headers, auth=auth) as response:
+            async with self._http.post(url, data=form, headers=headers) as response:
                 raw = await response.content.read(MAX_TOKEN_ANSWER_BYTES + 1)
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
