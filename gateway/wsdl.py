@@ -99,7 +99,7 @@ class SoapCodec:
         """The values of a body wrapper element (request or response) as plain dicts."""
         element = self._client.get_element(wrapper.tag)
         value = element.parse(wrapper, self._client.wsdl.types)
-        result: dict[str, Any] = serialize_object(value, dict)  # type: ignore[no-untyped-call]
+        result: dict[str, Any] = _empty_text(serialize_object(value, dict))  # type: ignore[no-untyped-call]
         return result
 
     def parse(self, raw: bytes) -> tuple[dict[str, str], str, dict[str, Any]] | SoapFault:
@@ -121,6 +121,17 @@ class SoapCodec:
         except (ZeepError, LookupError, ValueError) as exc:
             raise RetryableDeliveryError(f"SOAP answer does not match the WSDL: {exc}") from None
         return header_texts(root), etree.QName(wrapper).localname, values
+
+
+def _empty_text(value: Any) -> Any:
+    """zeep reads an empty element as ``None``; the JSON form (and the portal) say ``""``."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return [_empty_text(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _empty_text(v) for k, v in value.items()}
+    return value
 
 
 def header_texts(root: etree._Element) -> dict[str, str]:
