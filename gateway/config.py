@@ -389,13 +389,22 @@ def _check_values(config: GatewayConfig, problems: list[Problem]) -> None:
 
 
 def _check_routes(routes: RoutesConfig, problems: list[Problem]) -> None:
-    """Every agency names a known route, and every route in use has its address."""
+    """Every agency names a known route, and every route in use has what it needs."""
     for agency, name in routes.agencies.items():
         if name not in ROUTE_NAMES:
             problems.append(
                 Problem(f"routes.agencies.{agency}", f"must be one of {', '.join(ROUTE_NAMES)}")
             )
-    used = {routes.default, *routes.agencies.values()}
+    problems.extend(route_problems(routes, {routes.default, *routes.agencies.values()}))
+
+
+_XROAD_CODE = re.compile(r"[A-Za-z0-9'()+,\-.=?]+")
+"""Characters X-Road allows in an identifier part (PR-MESS §2.7 [S])."""
+
+
+def route_problems(routes: RoutesConfig, used: set[str]) -> list[Problem]:
+    """What the routes in ``used`` lack (``translate --route`` asks for one route)."""
+    problems: list[Problem] = []
     needs = {
         "xroad-rest": ("routes.xroad_rest.forwarder_url", routes.xroad_rest.forwarder_url),
         "xroad-soap": (
@@ -407,10 +416,21 @@ def _check_routes(routes: RoutesConfig, problems: list[Problem]) -> None:
     for name, (path, url) in needs.items():
         if name in used and not url.startswith(("http://", "https://")):
             problems.append(Problem(path, f"route {name} is in use: needs an http(s) URL"))
-    if "xroad-soap" in used and not routes.xroad_soap.client.member_code:
-        problems.append(Problem("routes.xroad_soap.client.member_code", "must not be empty"))
+    if "xroad-soap" in used:
+        for who in ("client", "provider"):
+            member = getattr(routes.xroad_soap, who)
+            for part in ("instance", "member_class", "member_code", "subsystem_code"):
+                value = getattr(member, part)
+                if (value or part != "subsystem_code") and not _XROAD_CODE.fullmatch(value):
+                    problems.append(
+                        Problem(
+                            f"routes.xroad_soap.{who}.{part}",
+                            "must be A-Z a-z 0-9 ' ( ) + , - . = ? only, and not empty",
+                        )
+                    )
     lgsp = routes.lgsp
     if "lgsp" in used and lgsp.auth == "wso2" and not lgsp.consumer_key:
         problems.append(Problem("routes.lgsp.consumer_key", "needed for auth: wso2"))
     if "lgsp" in used and lgsp.auth == "lgspaccesstoken" and not lgsp.access_key:
         problems.append(Problem("routes.lgsp.access_key", "needed for auth: lgspaccesstoken"))
+    return problems

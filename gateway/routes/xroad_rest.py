@@ -27,6 +27,19 @@ from gateway.routes.xroad_faults import fault_error
 MAX_ERROR_TEXT = 500
 
 
+def forward_url(config: XRoadRestConfig, path: str) -> str:
+    """Where the forwarder takes a portal path (with ``dstcode`` in the query if asked)."""
+    url = config.forwarder_url.rstrip("/") + config.forward_path + path
+    if config.dstcode_in in ("query", "both"):
+        url += "?dstcode=" + quote(config.dstcode, safe=":")
+    return url
+
+
+def forward_headers(config: XRoadRestConfig) -> dict[str, str]:
+    """The ``dstcode`` header, when the forwarder takes it as a header."""
+    return {"dstcode": config.dstcode} if config.dstcode_in in ("header", "both") else {}
+
+
 class XRoadRestRoute(DvcqgRestRoute):
     """``dvcqg-rest`` through an X-Road REST forwarder."""
 
@@ -37,15 +50,10 @@ class XRoadRestRoute(DvcqgRestRoute):
         self._xroad = xroad
 
     def _url(self, path: str) -> str:
-        url = self._xroad.forwarder_url.rstrip("/") + self._xroad.forward_path + path
-        if self._xroad.dstcode_in in ("query", "both"):
-            url += "?dstcode=" + quote(self._xroad.dstcode, safe=":")
-        return url
+        return forward_url(self._xroad, path)
 
     async def _auth_headers(self) -> dict[str, str]:
-        if self._xroad.dstcode_in in ("header", "both"):
-            return {"dstcode": self._xroad.dstcode}
-        return {}
+        return forward_headers(self._xroad)
 
     def _classify(self, status: int, headers: Any, raw: bytes) -> tuple[int, str, str, Json]:
         code = headers.get("X-Road-Error")

@@ -143,16 +143,7 @@ class XRoadSoapRoute:
 
     def build(self, body: dict[str, Any], *, issue: str, message_id: str) -> bytes:
         """The envelope for a JSON request body (contract-checked first)."""
-        check_message(f"{body['service']}.request", body)
-        headers = xroad_soap.headers(
-            client=member(self._config.client),
-            provider=member(self._config.provider),
-            operation=str(body["service"]),
-            message_id=message_id,
-            issue=issue,
-            service_version=self._config.service_version,
-        )
-        return self._codec.build(xroad_soap.message(body, header_values=headers))
+        return build_envelope(self._config, body, issue=issue, message_id=message_id)
 
     async def call(
         self, body: dict[str, Any], *, issue: str
@@ -175,6 +166,22 @@ class XRoadSoapRoute:
                 )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RetryableDeliveryError(f"security server unreachable: {exc!r}") from exc
+
+
+def build_envelope(
+    config: XRoadSoapConfig, body: dict[str, Any], *, issue: str, message_id: str
+) -> bytes:
+    """The SOAP envelope of a JSON request body, contract-checked first (``translate`` too)."""
+    check_message(f"{body['service']}.request", body)
+    headers = xroad_soap.headers(
+        client=member(config.client),
+        provider=member(config.provider),
+        operation=str(body["service"]),
+        message_id=message_id,
+        issue=issue,
+        service_version=config.service_version,
+    )
+    return codec().build(xroad_soap.message(body, header_values=headers))
 
 
 def classify_soap(
