@@ -144,7 +144,6 @@ class MappingsConfig:
 
     procedures: str = ""
     agencies: str = ""
-    statuses: str = ""
 
 
 @dataclass(frozen=True, slots=True)

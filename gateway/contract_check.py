@@ -87,10 +87,13 @@ def looks_like_mojibake(text: str) -> bool:
 
     Vietnamese letters such as "ư", "ơ", "ạ" or "Đ" have no Windows-1252 byte, so real
     Vietnamese text fails the re-encoding and passes; "Nguyá»…n" re-encodes to the UTF-8 of
-    "Nguyễn" and is caught.
+    "Nguyễn" and is caught. Each word is tried on its own, so one undecodable word does not
+    hide the others.
     """
-    if text.isascii():
-        return False
+    return any(_word_is_mojibake(word) for word in text.split() if not word.isascii())
+
+
+def _word_is_mojibake(text: str) -> bool:
     for codec in ("cp1252", "latin-1"):
         try:
             repaired = text.encode(codec).decode("utf-8")

@@ -8,6 +8,7 @@ to the direct REST path would fail here.
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -241,3 +242,29 @@ def test_demo_config_uses_the_simulator_account() -> None:
     config = demo_config(Path("x"), "http://127.0.0.1:1", "lgsp")
     assert isinstance(config.portal, PortalConfig)
     assert config.routes.default == "lgsp"
+
+
+@pytest.mark.parametrize("route", ROUTES)
+async def test_vietnamese_reaches_the_portal_nfc_without_mojibake(
+    tmp_path: Path, portal: Portal, route: RouteName
+) -> None:
+    decomposed = unicodedata.normalize("NFD", "Nguyễn Thị Ánh Tuyết")
+    record = dossier(owner_name=decomposed, summary="Đăng ký khai sinh cho cháu Nguyễn Minh Khôi")
+    async with running(config_for(tmp_path, portal.url, route)) as gw:
+        await push(gw, [record_to_json(record)])
+        counts = await drained(gw)
+    assert counts["delivered"] == 1
+    held = portal.state.dossiers[record.dossier_code]["item"]
+    assert held["ChuHoSo"] == unicodedata.normalize("NFC", decomposed) == "Nguyễn Thị Ánh Tuyết"
+    assert held["TrichYeuHoSo"] == "Đăng ký khai sinh cho cháu Nguyễn Minh Khôi"
+
+
+async def test_mojibake_is_quarantined_at_intake(tmp_path: Path, portal: Portal) -> None:
+    record = dossier(owner_name="Nguyá»…n Thá»‹ Ãnh")
+    async with running(config_for(tmp_path, portal.url, "dvcqg-rest")) as gw:
+        answer = await push(gw, [record_to_json(record)])
+    assert answer["results"][0]["status"] == "quarantined"
+    assert (
+        "$.data[0].ChuHoSo: text looks like UTF-8 decoded as Windows-1252"
+        in (answer["results"][0]["reason"])
+    )
