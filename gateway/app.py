@@ -69,6 +69,7 @@ async def running(
         on_commit=worker.wake,
         clock=clock,
         validate=portal_validator(route.tables),
+        prepare=route.tables.map_raw_status,
     )
     runner = web.AppRunner(intake.app(), access_log=None, handle_signals=False)
     stop = asyncio.Event()

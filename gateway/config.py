@@ -144,6 +144,7 @@ class MappingsConfig:
 
     procedures: str = ""
     agencies: str = ""
+    statuses: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,8 +88,10 @@ class Intake:
         on_commit: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
         validate: Callable[[Record], None] = validate_for_portal,
+        prepare: Callable[[object], object] = lambda raw: raw,
     ) -> None:
         self._validate = validate
+        self._prepare = prepare
         self._store = store
         self._sources = sources
         self._config = config
@@ -145,7 +147,7 @@ class Intake:
                 json.dumps(raw, sort_keys=True, ensure_ascii=False).encode()
             ).hexdigest()
             try:
-                record = source.adapter.translate(raw)
+                record = source.adapter.translate(self._prepare(raw))
             except TranslationError as exc:
                 problems[index] = exc
                 items.append(Rejected(source.name, digest, str(exc)))

@@ -20,13 +20,21 @@ MAX_TABLE_BYTES = 20 * 1024 * 1024
 
 
 def load_tables(config: MappingsConfig) -> MappingTables:
-    """The configured tables (procedure codes -> MaTTHC, agency codes -> MaDinhDanh)."""
+    """The configured tables (procedure codes -> MaTTHC, agency codes -> MaDinhDanh, local
+    statuses -> TrangThaiHoSo)."""
     problems: list[Problem] = []
     procedures = _load("procedure", config.procedures, "routes.mappings.procedures", problems)
     agencies = _load("agency", config.agencies, "routes.mappings.agencies", problems)
+    statuses = _load("status", config.statuses, "routes.mappings.statuses", problems)
+    if statuses is not None:
+        for local, code in statuses.rows.items():
+            if code not in {str(n) for n in range(1, 11)}:
+                problems.append(
+                    Problem("routes.mappings.statuses", f"{local!r} maps to {code!r}, not 1-10")
+                )
     if problems:
         raise ConfigError(problems)
-    return MappingTables(procedures=procedures, agencies=agencies)
+    return MappingTables(procedures=procedures, agencies=agencies, statuses=statuses)
 
 
 def _load(name: str, path_text: str, key: str, problems: list[Problem]) -> Table | None:

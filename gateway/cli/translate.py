@@ -90,7 +90,7 @@ def translate(
     for index, raw in enumerate(raws):
         title = f"# record {index}"
         try:
-            record = tables.apply(adapter.translate(raw))
+            record = tables.apply(adapter.translate(tables.map_raw_status(raw)))
             chosen = route or _route_name(config, record.agency_code)
             derived = isinstance(record, Dossier) and bool(record.origin_dossier_code)
             if derived and not config.routes.sync_derived_dossiers:

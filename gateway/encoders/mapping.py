@@ -43,12 +43,28 @@ class Table:
         )
 
 
+_DVCQG_STATUSES = frozenset(str(code) for code in range(1, 11))
+
+
 @dataclass(frozen=True, slots=True)
 class MappingTables:
     """The configured tables; ``None`` means that code is passed through unchanged."""
 
     procedures: Table | None = None
     agencies: Table | None = None
+    statuses: Table | None = None
+    """Local status -> ``TrangThaiHoSo`` (1-10), applied to incoming records' ``status``."""
+
+    def map_raw_status(self, raw: object) -> object:
+        """An incoming record whose top-level ``status`` is a local status code, with the
+        DVCQG code (an integer 1-10) in its place; applied before the adapter runs. A status
+        that is already 1-10 passes; an unknown one names the table to extend."""
+        if self.statuses is None or not isinstance(raw, dict):
+            return raw
+        status = raw.get("status")
+        if not isinstance(status, str) or status.strip() in _DVCQG_STATUSES:
+            return raw
+        return {**raw, "status": int(self.statuses.map(status.strip(), "$.status"))}
 
     def apply(self, record: Record) -> Record:
         """The record with its local codes replaced by DVCQG codes."""

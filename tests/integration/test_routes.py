@@ -268,3 +268,18 @@ async def test_mojibake_is_quarantined_at_intake(tmp_path: Path, portal: Portal)
         "$.data[0].ChuHoSo: text looks like UTF-8 decoded as Windows-1252"
         in (answer["results"][0]["reason"])
     )
+
+
+async def test_local_statuses_are_mapped_at_intake(tmp_path: Path, portal: Portal) -> None:
+    table = tmp_path / "statuses.csv"
+    table.write_text("local,dvcqg\nprocessing,4\n", encoding="utf-8")
+    base = config_for(tmp_path, portal.url, "dvcqg-rest")
+    routes = replace(base.routes, mappings=MappingsConfig(statuses=str(table)))
+    local = {**record_to_json(dossier("S-1")), "status": "processing"}
+    unknown = {**record_to_json(dossier("S-2")), "status": "interoperating"}
+    async with running(replace(base, routes=routes)) as gw:
+        answer = await push(gw, [local, unknown])
+        await drained(gw)
+    assert [r["status"] for r in answer["results"]] == ["accepted", "rejected"]
+    assert str(table) in answer["results"][1]["errors"][0]["reason"]
+    assert portal.state.dossiers["S-1"]["item"]["TrangThaiHoSo"] == "4"

@@ -73,3 +73,29 @@ def test_an_unknown_code_names_the_table_to_extend() -> None:
     )
     with pytest.raises(TranslationError, match="agency table"):
         TABLES.apply(step(agency_code="UNKNOWN"))
+
+
+STATUSES = MappingTables(
+    statuses=Table.of("status", "config/mappings/statuses.csv", {"processing": "4", "done": "10"})
+)
+
+
+def test_local_statuses_become_dvcqg_codes_before_the_adapter() -> None:
+    assert STATUSES.map_raw_status({"kind": "dossier", "status": "processing"}) == {
+        "kind": "dossier",
+        "status": 4,
+    }
+    assert STATUSES.map_raw_status({"status": 2}) == {"status": 2}
+    assert STATUSES.map_raw_status({"status": "10"}) == {"status": "10"}
+    with pytest.raises(TranslationError, match="status table"):
+        STATUSES.map_raw_status({"status": "interoperating"})
+
+
+def test_the_shipped_status_table_loads_and_a_bad_code_is_refused(tmp_path: Path) -> None:
+    tables = load_tables(MappingsConfig(statuses=str(ROOT / "config/mappings/statuses.csv")))
+    assert tables.statuses is not None
+    assert tables.statuses.rows["releasing"] == "9"
+    bad = tmp_path / "s.csv"
+    bad.write_text("local,dvcqg\nposting,0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not 1-10"):
+        load_tables(MappingsConfig(statuses=str(bad)))
