@@ -16,6 +16,9 @@ from contracts.fields import DATE_PATTERN, OBJECTS, STATUS_DATES, Field
 
 HERE = Path(__file__).parent / "dvcqg" / "v1"
 BASE_ID = "https://dvc-gateway.invalid/contracts/dvcqg/v1/"
+DRAFT = "http://json-schema.org/draft-07/schema#"
+"""Draft 7: what both jsonschema (errors with paths) and fastjsonschema (the fast check)
+read."""
 TNS = "http://dichvucong.gov.vn/dvcqg/v1"
 XROAD = "http://x-road.eu/xsd/xroad.xsd"
 Json = dict[str, Any]
@@ -43,7 +46,7 @@ def _json_field(f: Field) -> Json:
     elif f.kind == "int":
         out = {"type": "integer"}
     else:
-        out = {"type": "array", "items": {"$ref": f"#/$defs/{f.item}"}}
+        out = {"type": "array", "items": {"$ref": f"#/definitions/{f.item}"}}
     return {"description": f.source, **out}
 
 
@@ -76,7 +79,7 @@ def _defs() -> Json:
         },
         {
             "$comment": "SoDinhDanh: 12 digits for LoaiDinhDanh 1, 9 for 2 (§6.8 [C1])",
-            "properties": {"DinhDanhCHS": {"items": {"$ref": "#/$defs/DinhDanhDigits"}}},
+            "properties": {"DinhDanhCHS": {"items": {"$ref": "#/definitions/DinhDanhDigits"}}},
         },
     ]
     defs["DinhDanhDigits"] = {
@@ -110,7 +113,7 @@ def _request(service: str, extra: Json, required: list[str], doc: str) -> Json:
     props: Json = {"session": _SESSION, "madonvi": _MADONVI, "service": {"const": service}}
     props.update(extra)
     return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": DRAFT,
         "$id": f"{BASE_ID}{service}.request.schema.json",
         "title": f"{service} request",
         "description": doc,
@@ -118,7 +121,7 @@ def _request(service: str, extra: Json, required: list[str], doc: str) -> Json:
         "additionalProperties": False,
         "required": ["session", "madonvi", "service", *required],
         "properties": props,
-        "$defs": _defs(),
+        "definitions": _defs(),
     }
 
 
@@ -134,14 +137,14 @@ def _response(name: str, result: Json | None, doc: str) -> Json:
     if result is not None:
         props["result"] = result
     return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": DRAFT,
         "$id": f"{BASE_ID}{name}.response.schema.json",
         "title": f"{name} response",
         "description": doc,
         "type": "object",
         "required": ["error_code"],
         "properties": props,
-        "$defs": _defs() if name == "TraCuuHoSo" else {},
+        "definitions": _defs() if name == "TraCuuHoSo" else {},
     }
 
 
@@ -150,7 +153,7 @@ def json_schemas() -> dict[str, Json]:
     items = {"type": "array", "minItems": 1}
     schemas = {
         "login.request": {
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$schema": DRAFT,
             "$id": f"{BASE_ID}login.request.schema.json",
             "title": "login request",
             "description": "§2.1, §3.1 [C]: POST {adapter}/mapi/login",
@@ -167,14 +170,14 @@ def json_schemas() -> dict[str, Json]:
             "DongBoHoSoMC",
             {
                 "isUpdating": {"enum": ["True", "False"], "description": "§4, §7 [C]: a string"},
-                "data": {**items, "items": {"$ref": "#/$defs/HoSo"}},
+                "data": {**items, "items": {"$ref": "#/definitions/HoSo"}},
             },
             ["isUpdating", "data"],
             "§2.3, §4 [C]: create or update dossiers; batch limit unknown [?]",
         ),
         "CapNhatTienDoHoSoMC.request": _request(
             "CapNhatTienDoHoSoMC",
-            {"data": {**items, "items": {"$ref": "#/$defs/TienDo"}}},
+            {"data": {**items, "items": {"$ref": "#/definitions/TienDo"}}},
             ["data"],
             "§2.3, §5 [C]: append progress steps",
         ),

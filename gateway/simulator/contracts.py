@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 import xmlschema
-from jsonschema import Draft202012Validator
+from jsonschema import Draft7Validator
 
 import contracts
 
@@ -21,8 +21,8 @@ JSON_CHECKED = ("DongBoHoSoMC", "CapNhatTienDoHoSoMC", "TraCuuHoSo", "LayThuTuc"
 
 
 @cache
-def _json_validator(service: str) -> Draft202012Validator:
-    return Draft202012Validator(contracts.json_schema(f"{service}.request"))
+def _json_validator(service: str) -> Draft7Validator:
+    return Draft7Validator(contracts.json_schema(f"{service}.request"))
 
 
 def json_problems(body: dict[str, Any]) -> list[str]:

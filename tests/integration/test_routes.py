@@ -283,3 +283,19 @@ async def test_local_statuses_are_mapped_at_intake(tmp_path: Path, portal: Porta
     assert [r["status"] for r in answer["results"]] == ["accepted", "rejected"]
     assert str(table) in answer["results"][1]["errors"][0]["reason"]
     assert portal.state.dossiers["S-1"]["item"]["TrangThaiHoSo"] == "4"
+
+
+@pytest.mark.parametrize("route", ["dvcqg-rest", "xroad-rest", "lgsp"])
+async def test_expired_portal_session_is_renewed_on_every_json_route(
+    tmp_path: Path, portal: Portal, route: RouteName
+) -> None:
+    async with running(config_for(tmp_path, portal.url, route)) as gw:
+        await push(gw, [record_to_json(dossier())])
+        await drained(gw)
+        async with aiohttp.ClientSession() as http:
+            await http.post(f"{portal.url}/_sim/expire-sessions")
+        await push(gw, [record_to_json(step())])
+        counts = await drained(gw)
+    assert counts["delivered"] == 2
+    assert counts["dead"] == 0
+    assert sum(p.endswith("/mapi/login") for p in portal.paths) == 2
