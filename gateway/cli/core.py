@@ -59,9 +59,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
     from gateway.app import build_sources  # noqa: PLC0415 - loads adapters only when asked
+    from gateway.mappings import load_tables  # noqa: PLC0415
 
     config = load_config(args.config)
     build_sources(config)
+    load_tables(config.routes.mappings)
     print(f"{args.config}: OK")
     print(f"  portal  {config.portal.base_url} (user {config.portal.username})")
     print(f"  store   {config.store.path}")
@@ -69,6 +71,8 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         f"  intake  http://{config.intake.host}:{config.intake.port}/api/v1/intake/"
         f"{{{','.join(config.intake.sources)}}}"
     )
+    agencies = ", ".join(f"{a} -> {r}" for a, r in config.routes.agencies.items())
+    print(f"  routes  default {config.routes.default}" + (f"; {agencies}" if agencies else ""))
     return 0
 
 
