@@ -224,7 +224,9 @@ def classify_soap(
     code = parse_error_code(values.get("error_code"))
     message = str(values.get("message") or "")
     if code == 0:
-        return http_status, "0", message, values
+        # The request hash is the security servers' audit key for this exchange (§1.6).
+        trace = f" [x-road id {message_id}, requestHash {headers.get('requestHash', '-')}]"
+        return http_status, "0", message + trace, values
     raise PermanentDeliveryError(
         message or "portal refused", code=str(code), http_status=http_status
     )

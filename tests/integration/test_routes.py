@@ -299,3 +299,20 @@ async def test_expired_portal_session_is_renewed_on_every_json_route(
     assert counts["delivered"] == 2
     assert counts["dead"] == 0
     assert sum(p.endswith("/mapi/login") for p in portal.paths) == 2
+
+
+@pytest.mark.parametrize("route", ROUTES)
+async def test_a_create_the_portal_already_holds_goes_again_as_an_update(
+    tmp_path: Path, portal: Portal, route: RouteName
+) -> None:
+    async with running(config_for(tmp_path / "a", portal.url, route)) as gw:
+        await push(gw, [record_to_json(dossier())])
+        await drained(gw)
+    newer = replace(dossier(), status=DossierStatus.PROCESSING)
+    async with running(config_for(tmp_path / "b", portal.url, route)) as gw:
+        await push(gw, [record_to_json(newer)])
+        counts = await drained(gw)
+    assert counts["delivered"] == 1
+    assert portal.state.rejected["DongBoHoSoMC"] == 1  # the "đã tồn tại" answer
+    assert portal.state.dossiers[newer.dossier_code]["versions"] == 2
+    assert portal.state.dossiers[newer.dossier_code]["item"]["TrangThaiHoSo"] == "4"

@@ -196,3 +196,13 @@ def test_lgsp_token_answers(status: int, raw: bytes, ok: bool) -> None:
     with pytest.raises(RetryableDeliveryError) as caught:
         parse_token_answer(status, raw, 300.0)
     assert not isinstance(caught.value, SessionExpiredError)
+
+
+def test_success_keeps_the_xroad_id_and_request_hash_for_the_audit() -> None:
+    _, code, message, _ = classify_soap(
+        200, XML, answer(), codec=codec(), operation="DongBoHoSoMC", message_id=MSG_ID,
+        max_bytes=64_000,
+    )  # fmt: skip
+    assert code == "0"
+    assert MSG_ID in message
+    assert "requestHash abc=" in message
