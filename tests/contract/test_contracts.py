@@ -155,3 +155,35 @@ def test_status_one_needs_no_reception_date() -> None:
 def test_xml_with_a_dtd_or_broken_xml_is_refused(raw: bytes) -> None:
     with pytest.raises(UnsafeXmlError):
         parse_xml(raw)
+
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+
+
+def test_every_fixture_record_encodes_to_messages_the_contracts_accept() -> None:
+    from gateway.canonical import record_from_json
+    from gateway.model import Result, apply_result
+
+    raw = json.loads((FIXTURES / "canonical-records.json").read_text(encoding="utf-8"))
+    snapshots: dict[str, Dossier] = {}
+    checked = 0
+    for item in raw:
+        record = record_from_json(item)
+        if isinstance(record, Result):
+            update, closing = apply_result(snapshots[record.dossier_code], record)
+            records: list[Dossier | ProgressStep] = [update, closing]
+        else:
+            records = [record]
+        for r in records:
+            if isinstance(r, Dossier):
+                snapshots[r.dossier_code] = r
+                body = envelope(session="s", agency_code=r.agency_code, service="DongBoHoSoMC",
+                                data=[encode_dossier(r)], updating=False)  # fmt: skip
+                check_message("DongBoHoSoMC.request", body)
+            else:
+                body = envelope(session="s", agency_code=r.agency_code,
+                                service="CapNhatTienDoHoSoMC", data=[encode_step(r)],
+                                updating=None)  # fmt: skip
+                check_message("CapNhatTienDoHoSoMC.request", body)
+            checked += 1
+    assert checked == len(raw) + 1  # the result stands for an update and a closing step
