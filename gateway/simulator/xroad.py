@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import xmlschema
 from aiohttp import web
 from lxml import etree
 
@@ -121,15 +122,15 @@ def _headers(envelope: etree._Element, dstcode: str) -> tuple[list[etree._Elemen
     for name in REQUIRED_HEADERS:
         if name not in names:
             raise Fault("Client.MissingHeaderField", f"Required field '{name}' is missing")
+    version = (names["protocolVersion"].text or "").strip()
+    if not version.startswith("4."):
+        raise Fault("Client.InvalidProtocolVersion", f"(supported: 4.x, provided: {version})")
     for child in names.values():
         errors = list(contracts.header_schema().iter_errors(child))
         if errors:
             raise Fault(
                 "Client.InvalidSoap", f"header {etree.QName(child).localname}: {errors[0].reason}"
             )
-    version = (names["protocolVersion"].text or "").strip()
-    if not version.startswith("4."):
-        raise Fault("Client.InvalidProtocolVersion", f"(supported: 4.x, provided: {version})")
     service = {etree.QName(c).localname: (c.text or "").strip() for c in names["service"]}
     provider = ":".join(
         service.get(k, "") for k in ("xRoadInstance", "memberClass", "memberCode", "subsystemCode")
@@ -157,10 +158,11 @@ def _soap_answer(portal: Portal, request: web.Request, raw: bytes, dstcode: str)
     schema = contracts.body_schema()
     if operation not in schema.elements:
         raise Fault("Server.ServerProxy.UnknownService", f"Unknown service: {operation}")
-    errors = list(schema.iter_errors(wrapper))
-    if errors:
-        raise Fault("DVCQG.InvalidRequest", f"{errors[0].path}: {errors[0].reason}")
-    values: Any = schema.elements[operation].decode(wrapper, strip_namespaces=True)  # type: ignore[arg-type]
+    try:  # one strict pass: validates against the XSD while decoding
+        element: Any = wrapper
+        values: Any = schema.elements[operation].decode(element, strip_namespaces=True)
+    except xmlschema.XMLSchemaValidationError as error:
+        raise Fault("DVCQG.InvalidRequest", f"{error.path}: {error.reason}") from None
     json_body = {"service": operation, **_json_values(values, operation)}
     try:
         extra = portal.serve(request.app, json_body, check_session=False)
