@@ -53,9 +53,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
     from gateway.app import build_sources  # noqa: PLC0415 - loads adapters only when asked
+    from gateway.sources import check_pull_sources  # noqa: PLC0415
 
     config = load_config(args.config)
     build_sources(config)
+    pulled = check_pull_sources(config)
     print(f"{args.config}: OK")
     print(f"  portal  {config.portal.base_url} (user {config.portal.username})")
     print(f"  store   {config.store.path}")
@@ -63,6 +65,8 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         f"  intake  http://{config.intake.host}:{config.intake.port}/api/v1/intake/"
         f"{{{','.join(config.intake.sources)}}}"
     )
+    for line in pulled:
+        print(f"  source  {line}")
     return 0
 
 
