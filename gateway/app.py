@@ -74,12 +74,12 @@ async def running(
     delivery_task: asyncio.Task[None] | None = None
     source_tasks: list[asyncio.Task[None]] = []
     try:
+        pulls = build_pull_sources(config, store, on_commit=worker.wake, clock=clock)
         await runner.setup()
         site = web.TCPSite(runner, config.intake.host, config.intake.port)
         await site.start()
         port = _bound_port(runner)
         delivery_task = asyncio.create_task(worker.run(stop), name="delivery")
-        pulls = build_pull_sources(config, store, on_commit=worker.wake, clock=clock)
         source_tasks = [
             asyncio.create_task(loop.run(sources_stop), name=f"source:{name}")
             for name, loop in pulls.items()

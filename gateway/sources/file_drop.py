@@ -108,7 +108,8 @@ class FileDropSource:
             log.info("file_drop_duplicate", source=self.name, file=path.name, sha256=digest)
             return await self._settle(path, "done", "")
         try:
-            raws = parse_records(
+            raws = await asyncio.to_thread(
+                parse_records,
                 data,
                 _format(path.name),
                 max_records=self._config.max_records_per_file,
@@ -124,7 +125,8 @@ class FileDropSource:
     async def _commit(self, path: Path, raws: list[object], digest: str) -> list[str]:
         """Commit the file's records in batches; the last batch carries the content marker,
         unless a record was rejected. Return one reason line per problem of a rejected one."""
-        items, rejected = translate_batch(self.name, self._adapter, raws)
+        # Adapters are pure, so a large file is translated off the event loop.
+        items, rejected = await asyncio.to_thread(translate_batch, self.name, self._adapter, raws)
         reasons = [
             f"record {index + 1}: {problem}"
             for index, exc in sorted(rejected.items())

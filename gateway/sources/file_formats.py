@@ -5,7 +5,8 @@
 - CSV: a header row, then one record per row (a mapping header -> text); the delimiter and
   encoding are settings (``utf-8-sig`` also reads files Excel saved with a BOM).
 - XML: the records are the root's children, or every element named ``record_tag``; an
-  element with children becomes an object, a repeated child a list, a leaf its text.
+  element with children becomes an object, a repeated child a list, a leaf its text
+  (attributes are ignored: put values in elements).
   Parsed with expat, and a document with a DTD (``<!DOCTYPE``), and so any entity
   declaration, is refused: no entity expansion, no external entities.
 

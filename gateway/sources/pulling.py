@@ -19,11 +19,11 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -94,10 +94,26 @@ def translate_batch(
             record = adapter.translate(raw)
         except TranslationError as exc:
             rejected[index] = exc
-            items.append(Rejected(source, digest, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one record must not block the whole stream
+            # The message could quote the record (personal data): log only where it broke.
+            where = _where(exc)
+            log.error("adapter_crashed", source=source, adapter=adapter.name, error=where)
+            rejected[index] = TranslationError.at("$", f"the adapter crashed ({where})")
+        else:
+            items.append(Incoming(source, record, digest))
             continue
-        items.append(Incoming(source, record, digest))
+        items.append(Rejected(source, digest, str(rejected[index])))
     return items, rejected
+
+
+def _where(exc: BaseException) -> str:
+    """``KeyError at adapter.py:42``: the exception's type and innermost frame, no message."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return type(exc).__name__
+    return f"{type(exc).__name__} at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}"
 
 
 async def commit_batch(
@@ -125,12 +141,10 @@ class PullLoop:
         interval_s: float,
         *,
         on_commit: Callable[[], None] = lambda: None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
         self._interval_s = interval_s
         self._on_commit = on_commit
-        self._clock = clock
         self._failing = False
         self._round_done = asyncio.Event()
         self._one_at_a_time = asyncio.Lock()
@@ -177,8 +191,10 @@ class PullLoop:
         return more
 
     def _fail(self, exc: Exception, *, crashed: bool) -> None:
-        if crashed:
-            log.exception("source_crashed", source=self.source.name)
-        elif not self._failing:
-            log.warning("source_unavailable", source=self.source.name, error=str(exc))
+        """Logged when the source goes from working to failing, not on every round."""
+        if not self._failing:
+            if crashed:
+                log.error("source_crashed", source=self.source.name, error=_where(exc))
+            else:
+                log.warning("source_unavailable", source=self.source.name, error=str(exc))
         self._failing = True
