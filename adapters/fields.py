@@ -9,6 +9,7 @@ wrong. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
@@ -19,6 +20,20 @@ from gateway.model import PORTAL_TZ
 
 DEFAULT_DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%Y%m%d%H%M%S")
 """Tried in order after ISO-8601: OpenCPS REST, Vietnamese office exports, DVCQG's own form."""
+
+
+_LONG_NUMBER = re.compile(r"\d{9,}")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+
+
+def shown(value: object) -> str:
+    """A value as an error message may quote it: at most 40 characters, with ID and phone
+    numbers (9+ digits) and e-mail addresses masked, since messages reach the audit log."""
+    text = repr(value)[:40]
+    text = _EMAIL.sub("<e-mail>", text)
+    return _LONG_NUMBER.sub(
+        lambda m: m.group()[:2] + "*" * (len(m.group()) - 4) + m.group()[-2:], text
+    )
 
 
 class FieldReader:
@@ -78,7 +93,7 @@ class FieldReader:
             return int(value)
         if isinstance(value, Decimal) and value == value.to_integral_value():
             return int(value)
-        self.fail(key, f"expected an integer, got {value!r:.40}")
+        self.fail(key, f"expected an integer, got {shown(value)}")
         return default
 
     def flag(self, key: str) -> bool:
@@ -98,7 +113,7 @@ class FieldReader:
             return None
         parsed = parse_date(value, self._formats, epoch_ms=self._epoch_ms)
         if parsed is None:
-            self.fail(key, f"{value!r:.40} is not a date this adapter understands")
+            self.fail(key, f"{shown(value)} is not a date this adapter understands")
             return None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=self._naive_tz)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from adapters.fields import FieldReader
+from adapters.fields import FieldReader, shown
 from adapters.options import parse_options
 from gateway.canonical import record_from_json
 from gateway.errors import ConfigError, Problem, TranslationError
@@ -118,7 +118,7 @@ class LegacyCsvAdapter:
     def _mapped(self, r: FieldReader, header: str, table: Mapping[str, int]) -> int | None:
         text = r.text(header)
         if text not in table:
-            r.fail(header, f"{text!r} is not in the mapping table ({', '.join(table)})")
+            r.fail(header, f"{shown(text)} is not in the mapping table ({', '.join(table)})")
             return None
         return table[text]
 

@@ -137,3 +137,15 @@ def test_registry_names_the_adapter_in_every_error() -> None:
     assert str(caught.value.problems[0]).startswith(
         "intake.sources.x.options.x: adapter 'canonical'"
     )
+
+
+def test_error_messages_mask_id_numbers_phones_and_e_mail() -> None:
+    adapter = OpenCpsAdapter(OPTIONS)
+    raw = {**SAMPLES[0], "receiveDate": "038190012345", "dueDate": "tuyet.nguyen@example.vn"}
+    with pytest.raises(TranslationError) as caught:
+        adapter.translate(raw)
+    text = str(caught.value)
+    assert "038190012345" not in text
+    assert "tuyet.nguyen" not in text
+    assert "'03********45' is not a date" in text
+    assert "'<e-mail>' is not a date" in text
