@@ -341,7 +341,7 @@ def _check_values(config: GatewayConfig, problems: list[Problem]) -> None:
         problems.append(
             Problem("intake", "max_body_bytes >= 1024 and max_records_per_request >= 1")
         )
-    if not intake.sources:
+    if not intake.sources and not (config.sources.sql_poll or config.sources.file_drop):
         problems.append(Problem("intake.sources", "at least one source is needed"))
     for name in intake.sources:
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):

@@ -126,3 +126,18 @@ def test_check_config_builds_each_source_adapter(
     assert "sources.sql_poll.onestop.options.status_map.done: adapter 'opencps'" in err
     assert "sources.sql_poll.onestop.dsn: expected mysql://" in err
     assert "sources.file_drop.exports.options.columns: adapter 'legacy-csv'" in err
+
+
+def test_pulling_sources_alone_are_enough() -> None:
+    base = {"portal": {"base_url": "http://x", "username": "u", "password": "p"}}
+    with pytest.raises(ConfigError, match="at least one source"):
+        parse_config({**base, "intake": {"sources": {}}}, environ={})
+    config = parse_config(
+        {
+            **base,
+            "intake": {"sources": {}},
+            "sources": {"file_drop": {"exports": {"adapter": "canonical", "path": "in"}}},
+        },
+        environ={},
+    )
+    assert config.sources.file_drop["exports"].path == Path("in")
