@@ -38,7 +38,8 @@ def installed() -> list[AdapterInfo]:
                 target=ep.value,
             )
         )
-    return sorted(found, key=lambda a: a.name)
+    unique = {(a.name, a.package, a.target): a for a in found}  # an editable install may
+    return sorted(unique.values(), key=lambda a: a.name)  # expose one entry point twice
 
 
 def create(name: str, options: Mapping[str, Any], path: str) -> Adapter:
