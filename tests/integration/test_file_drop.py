@@ -181,7 +181,7 @@ async def test_kill_9_around_a_commit_neither_loses_nor_duplicates(
     }
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     done = subprocess.run(  # noqa: ASYNC221 - the child must run to its kill
-        [sys.executable, str(KILLER), json.dumps(spec)], check=False, timeout=60, env=env
+        [sys.executable, str(KILLER), json.dumps(spec)], check=False, timeout=100, env=env
     )
     assert done.returncode == -9
     assert names(inbox) == ["export.json"]

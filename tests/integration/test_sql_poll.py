@@ -118,7 +118,7 @@ async def test_kill_9_around_a_commit_neither_loses_nor_duplicates(
         "when": when,
     }
     done = subprocess.run(  # noqa: ASYNC221 - the child must run to its kill
-        [sys.executable, str(KILLER), json.dumps(spec)], check=False, timeout=60
+        [sys.executable, str(KILLER), json.dumps(spec)], check=False, timeout=100
     )
     assert done.returncode == -9
     store = await SqliteStore.open(tmp_path / "gw.db", now=2000)
