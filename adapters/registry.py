@@ -38,23 +38,32 @@ def installed() -> list[AdapterInfo]:
                 target=ep.value,
             )
         )
-    return sorted(found, key=lambda a: a.name)
+    unique = {(a.name, a.package, a.target): a for a in found}  # an editable install may
+    return sorted(unique.values(), key=lambda a: a.name)  # expose one entry point twice
 
 
 def create(name: str, options: Mapping[str, Any], path: str) -> Adapter:
-    """Load adapter ``name`` and configure it; ``path`` is the YAML path of its section."""
+    """Load adapter ``name`` and configure it; ``path`` is the YAML path of its section.
+
+    Every check names the adapter: not installed, installed twice, failing to import, a
+    factory that raises anything but ``ConfigError``, an object without ``translate()`` or
+    whose ``name`` is not the name it is registered under."""
+    where = f"{path}.adapter"
     matches = [ep for ep in _entry_points() if ep.name == name]
     if not matches:
         known = ", ".join(a.name for a in installed()) or "none"
         raise ConfigError(
-            [Problem(f"{path}.adapter", f"adapter {name!r} is not installed (installed: {known})")]
+            [Problem(where, f"adapter {name!r} is not installed (installed: {known})")]
+        )
+    packages = sorted({ep.dist.name if ep.dist else "?" for ep in matches})
+    if len(matches) > 1 and len({ep.value for ep in matches}) > 1:
+        raise ConfigError(
+            [Problem(where, f"adapter {name!r} is installed twice ({', '.join(packages)})")]
         )
     try:
         factory = matches[0].load()
     except Exception as exc:
-        raise ConfigError(
-            [Problem(f"{path}.adapter", f"adapter {name!r} failed to load: {exc!r}")]
-        ) from exc
+        raise ConfigError([Problem(where, f"adapter {name!r} failed to load: {exc!r}")]) from exc
     try:
         adapter = factory(options)
     except ConfigError as exc:
@@ -64,9 +73,25 @@ def create(name: str, options: Mapping[str, Any], path: str) -> Adapter:
                 for p in exc.problems
             ]
         ) from exc
-    if not isinstance(adapter, Adapter):
+    except Exception as exc:
         raise ConfigError(
-            [Problem(f"{path}.adapter", f"adapter {name!r} does not implement translate()")]
+            [Problem(f"{path}.options", f"adapter {name!r} failed to start: {exc!r}")]
+        ) from exc
+    return _checked(name, adapter, where)
+
+
+def _checked(name: str, adapter: object, where: str) -> Adapter:
+    if not isinstance(adapter, Adapter) or not callable(getattr(adapter, "translate", None)):
+        raise ConfigError([Problem(where, f"adapter {name!r} does not implement translate()")])
+    if adapter.name != name:
+        raise ConfigError(
+            [
+                Problem(
+                    where,
+                    f"adapter {name!r} calls itself {adapter.name!r}: the entry point name and "
+                    "the adapter's name must be the same",
+                )
+            ]
         )
     return adapter
 

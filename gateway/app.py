@@ -1,9 +1,10 @@
 """The composition root: opens every resource in order and closes them in reverse.
 
 ``Gateway.running(config)`` is one ``async with``: store, route (the router over every
-configured road to the portal), delivery worker, intake server. Leaving it (on SIGTERM in
-the daemon) stops intake first, lets the delivery round in flight finish within ``grace_s``,
-then closes the route and the store. Records still leased
+configured road to the portal), delivery worker, intake server, pulling sources (each a named
+task, ``source:<name>``). Leaving it (on SIGTERM in the daemon) stops the pulling sources (the
+batch in flight commits or not, as a whole), then intake, lets the delivery round in flight
+finish within ``grace_s``, then closes the route and the store. Records still leased
 when the grace period ends are released by the store at the next start.
 """
 
@@ -13,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 from aiohttp import web
@@ -23,6 +24,8 @@ from gateway.config import GatewayConfig
 from gateway.delivery import DeliveryWorker
 from gateway.intake import Intake, IntakeSource, portal_validator
 from gateway.routes.router import build_router
+from gateway.sources import build_pull_sources
+from gateway.sources.pulling import PullLoop
 from gateway.store.sqlite import SqliteStore
 
 log = structlog.get_logger("gateway.app")
@@ -38,6 +41,8 @@ class Gateway:
     intake: Intake
     port: int
     """The port intake listens on (useful when the configuration asked for port 0)."""
+    sources: dict[str, PullLoop] = field(default_factory=dict)
+    """The pulling sources (SQL polling, file drop) by name."""
 
 
 def build_sources(config: GatewayConfig) -> dict[str, IntakeSource]:
@@ -62,32 +67,44 @@ async def running(
     store = await SqliteStore.open(config.store.path, now=clock())
     route = build_router(config)
     worker = DeliveryWorker(store, route, config.delivery, clock=clock)
+    validate = portal_validator(route.tables)
     intake = Intake(
         store,
         sources,
         config.intake,
         on_commit=worker.wake,
         clock=clock,
-        validate=portal_validator(route.tables),
+        validate=validate,
         prepare=route.tables.map_raw_status,
     )
     runner = web.AppRunner(intake.app(), access_log=None, handle_signals=False)
     stop = asyncio.Event()
+    sources_stop = asyncio.Event()
     delivery_task: asyncio.Task[None] | None = None
+    source_tasks: list[asyncio.Task[None]] = []
     try:
+        pulls = build_pull_sources(
+            config, store, on_commit=worker.wake, clock=clock, validate=validate
+        )
         await runner.setup()
         site = web.TCPSite(runner, config.intake.host, config.intake.port)
         await site.start()
         port = _bound_port(runner)
         delivery_task = asyncio.create_task(worker.run(stop), name="delivery")
+        source_tasks = [
+            asyncio.create_task(loop.run(sources_stop), name=f"source:{name}")
+            for name, loop in pulls.items()
+        ]
         log.info(
             "gateway_started",
             intake=f"http://{config.intake.host}:{port}",
             store=str(config.store.path),
             portal=config.portal.base_url,
         )
-        yield Gateway(config, store, worker, intake, port)
+        yield Gateway(config, store, worker, intake, port, pulls)
     finally:
+        sources_stop.set()
+        await _stop_sources(source_tasks, grace_s)
         intake.accepting = False
         await runner.cleanup()
         stop.set()
@@ -99,6 +116,15 @@ async def running(
         await route.close()
         await store.close()
         log.info("gateway_stopped")
+
+
+async def _stop_sources(tasks: list[asyncio.Task[None]], grace_s: float) -> None:
+    """Let each source finish its batch in flight (reverse start order), then cancel."""
+    for task in reversed(tasks):
+        try:
+            await asyncio.wait_for(task, grace_s)
+        except TimeoutError:
+            log.warning("source_cut_at_grace_period", task=task.get_name(), grace_s=grace_s)
 
 
 def _bound_port(runner: web.AppRunner) -> int:

@@ -58,6 +58,55 @@ class IntakeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SqlPollConfig:
+    """A vendor database polled with the vendor's query (``sources.sql_poll.<name>``).
+
+    The query reads rows changed after a watermark: it must filter with
+    ``(<timestamp_column>, <id_column>) > (:after_ts, :after_id)``, order by the same pair
+    and stop at ``:limit`` rows. The watermark is saved in the outbox's transaction."""
+
+    adapter: str
+    engine: Literal["postgresql", "mysql", "sqlite"]
+    dsn: str
+    query: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    timestamp_column: str = "updated_at"
+    id_column: str = "id"
+    start_after: str = "1970-01-01T00:00:00"
+    start_after_id: str = "0"
+    batch_size: int = 500
+    interval_s: float = 10.0
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class FileDropConfig:
+    """A watched folder of export files (``sources.file_drop.<name>``); processed files move
+    to ``<path>/done/`` or ``<path>/error/`` (with a ``.reason.txt`` beside them)."""
+
+    adapter: str
+    path: Path
+    options: Mapping[str, Any] = field(default_factory=dict)
+    formats: tuple[str, ...] = ("json", "ndjson", "csv", "xml")
+    csv_delimiter: str = ","
+    csv_encoding: str = "utf-8-sig"
+    xml_record_tag: str = ""
+    interval_s: float = 2.0
+    settle_s: float = 1.0
+    max_file_bytes: int = 50 * 1024 * 1024
+    max_records_per_file: int = 100_000
+    batch_size: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SourcesConfig:
+    """Pulling sources: the gateway fetches records itself (intake.sources are pushed)."""
+
+    sql_poll: Mapping[str, SqlPollConfig] = field(default_factory=dict)
+    file_drop: Mapping[str, FileDropConfig] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class PortalConfig:
     """The DVCQG adapter (spec §3). Paths are relative to ``base_url``."""
 
@@ -195,6 +244,7 @@ class GatewayConfig:
     portal: PortalConfig
     store: StoreConfig = field(default_factory=StoreConfig)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     routes: RoutesConfig = field(default_factory=RoutesConfig)
@@ -379,13 +429,14 @@ def _check_values(config: GatewayConfig, problems: list[Problem]) -> None:
         problems.append(
             Problem("intake", "max_body_bytes >= 1024 and max_records_per_request >= 1")
         )
-    if not intake.sources:
+    if not intake.sources and not (config.sources.sql_poll or config.sources.file_drop):
         problems.append(Problem("intake.sources", "at least one source is needed"))
     for name in intake.sources:
         if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):
             problems.append(
                 Problem(f"intake.sources.{name}", "name must be lowercase letters, digits, - or _")
             )
+    _check_sources(config, problems)
 
 
 def _check_routes(routes: RoutesConfig, problems: list[Problem]) -> None:
@@ -434,3 +485,37 @@ def route_problems(routes: RoutesConfig, used: set[str]) -> list[Problem]:
     if "lgsp" in used and lgsp.auth == "lgspaccesstoken" and not lgsp.access_key:
         problems.append(Problem("routes.lgsp.access_key", "needed for auth: lgspaccesstoken"))
     return problems
+
+
+def _check_sources(config: GatewayConfig, problems: list[Problem]) -> None:
+    """Pulling sources: names unique across every kind of source, sizes and intervals sane."""
+    seen = set(config.intake.sources)
+    pulled: list[tuple[str, SqlPollConfig | FileDropConfig]] = [
+        *((f"sources.sql_poll.{n}", c) for n, c in config.sources.sql_poll.items()),
+        *((f"sources.file_drop.{n}", c) for n, c in config.sources.file_drop.items()),
+    ]
+    for path, src in pulled:
+        name = path.rsplit(".", 1)[1]
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", name):
+            problems.append(Problem(path, "name must be lowercase letters, digits, - or _"))
+        if name in seen:
+            problems.append(Problem(path, f"a source named {name!r} is already configured"))
+        seen.add(name)
+        if src.batch_size < 1 or src.interval_s <= 0:
+            problems.append(Problem(path, "need batch_size >= 1 and interval_s > 0"))
+    for name, sql in config.sources.sql_poll.items():
+        for param in (":after_ts", ":after_id", ":limit"):
+            if param not in sql.query:
+                problems.append(
+                    Problem(f"sources.sql_poll.{name}.query", f"must use the parameter {param}")
+                )
+    for name, drop in config.sources.file_drop.items():
+        unknown = set(drop.formats) - {"json", "ndjson", "csv", "xml"}
+        if unknown:
+            problems.append(
+                Problem(f"sources.file_drop.{name}.formats", f"unknown: {sorted(unknown)}")
+            )
+        if len(drop.csv_delimiter) != 1:
+            problems.append(
+                Problem(f"sources.file_drop.{name}.csv_delimiter", "must be one character")
+            )

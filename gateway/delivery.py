@@ -75,8 +75,11 @@ class DeliveryWorker:
     async def _idle(self, stop: asyncio.Event) -> None:
         due = await self._store.next_due()
         wait = self._config.idle_poll_s
-        if due is not None:
-            wait = max(0.0, min(wait, due - self._clock()))
+        if due is not None and due > self._clock():
+            # A due time in the past belongs to a record that waits on another one (its
+            # dossier, an earlier step): its turn comes when that one completes, which
+            # wakes this loop; polling for it would spin.
+            wait = min(wait, due - self._clock())
         self._wake.clear()
         waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
         _, pending = await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)

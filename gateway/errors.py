@@ -6,6 +6,8 @@
     ├── ConfigError              the configuration is wrong: refuse to start, list every problem
     ├── TranslationError         the record is wrong: reject at intake or quarantine; never retry
     ├── StoreError               the local database failed: the operation did not happen
+    ├── SourceError              a pulling source could not read (vendor database down, bad
+    │                            query, unreadable folder): nothing was taken; try next round
     └── DeliveryError            talking to the portal failed
         ├── RetryableDeliveryError   timeouts, connection errors, 5xx, 429, session expiry:
         │   │                        the retry policy schedules another attempt
@@ -13,8 +15,9 @@
         └── PermanentDeliveryError   the portal rejected the record: dead-letter it with the
                                      portal's error code and message
 
-Foreign exceptions (aiohttp, sqlite3, yaml, zeep) are translated into this tree at one
-boundary per library: the route module for aiohttp, the store for sqlite3, config for yaml.
+Foreign exceptions (aiohttp, sqlite3, yaml, zeep, asyncpg, aiomysql) are translated into this
+tree at one boundary per library: the route module for aiohttp, the store for sqlite3, config
+for yaml, ``gateway/sources/vendor_db.py`` for the vendor database drivers.
 """
 
 from __future__ import annotations
@@ -59,6 +62,10 @@ class TranslationError(GatewayError):
 
 class StoreError(GatewayError):
     """The local store failed; the operation it was asked for did not happen."""
+
+
+class SourceError(GatewayError):
+    """A pulling source could not read its vendor's system; its cursor did not move."""
 
 
 class DeliveryError(GatewayError):

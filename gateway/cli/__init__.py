@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import core, translate
+from gateway.cli import adapters, core, translate
 from gateway.errors import ConfigError, GatewayError
 
-COMMAND_MODULES = (core, translate)
+COMMAND_MODULES = (core, translate, adapters)
 """Every module that adds verbs; each has ``register(subparsers)``."""
 
 

@@ -60,10 +60,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _cmd_check_config(args: argparse.Namespace) -> int:
     from gateway.app import build_sources  # noqa: PLC0415 - loads adapters only when asked
     from gateway.mappings import load_tables  # noqa: PLC0415
+    from gateway.sources import check_pull_sources  # noqa: PLC0415
 
     config = load_config(args.config)
     build_sources(config)
     load_tables(config.routes.mappings)
+    pulled = check_pull_sources(config)
     print(f"{args.config}: OK")
     print(f"  portal  {config.portal.base_url} (user {config.portal.username})")
     print(f"  store   {config.store.path}")
@@ -73,6 +75,8 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     )
     agencies = ", ".join(f"{a} -> {r}" for a, r in config.routes.agencies.items())
     print(f"  routes  default {config.routes.default}" + (f"; {agencies}" if agencies else ""))
+    for line in pulled:
+        print(f"  source  {line}")
     return 0
 
 

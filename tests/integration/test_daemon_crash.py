@@ -69,6 +69,17 @@ async def portal() -> AsyncIterator[WatchedPortal]:
     await runner.cleanup()
 
 
+@pytest.fixture
+async def spawned() -> AsyncIterator[list[asyncio.subprocess.Process]]:
+    """Daemons a test started; any still running when it ends (a failure) are killed."""
+    procs: list[asyncio.subprocess.Process] = []
+    yield procs
+    for proc in procs:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
 def write_config(folder: Path, portal_url: str, port: int) -> Path:
     config = {
         "portal": {"base_url": portal_url, "username": "simulator", "password": "simulator"},
@@ -103,7 +114,7 @@ async def start_daemon(config: Path, log: Path) -> asyncio.subprocess.Process:
 
 async def wait_for_intake(port: int, proc: asyncio.subprocess.Process) -> None:
     """Wait until the daemon answers /healthz (a connection refusal means: not yet)."""
-    async with asyncio.timeout(30), aiohttp.ClientSession() as http:
+    async with asyncio.timeout(60), aiohttp.ClientSession() as http:
         while True:
             assert proc.returncode is None, "the daemon exited during start-up"
             try:
@@ -134,7 +145,7 @@ def feed(dossiers: int) -> list[dict[str, Any]]:
 
 
 async def test_sigkill_while_delivering_loses_nothing(
-    tmp_path: Path, portal: WatchedPortal
+    tmp_path: Path, portal: WatchedPortal, spawned: list[asyncio.subprocess.Process]
 ) -> None:
     dossiers = 150
     records = feed(dossiers)
@@ -150,6 +161,7 @@ async def test_sigkill_while_delivering_loses_nothing(
         )
 
     proc = await start_daemon(config, log)
+    spawned.append(proc)
     await wait_for_intake(port, proc)
     acknowledged = 0
     async with aiohttp.ClientSession() as http:
@@ -170,6 +182,7 @@ async def test_sigkill_while_delivering_loses_nothing(
 
     portal.predicate, portal.done = complete, asyncio.Event()
     proc = await start_daemon(config, log)
+    spawned.append(proc)
     if not complete(portal.state):
         async with asyncio.timeout(90):
             await portal.done.wait()
