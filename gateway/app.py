@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
 
 from adapters import registry
+from gateway.audit import policy_from_config
 from gateway.config import GatewayConfig
 from gateway.delivery import DeliveryWorker
 from gateway.intake import Intake, IntakeSource
@@ -55,12 +58,25 @@ async def running(
     *,
     grace_s: float = 10.0,
     clock: Callable[[], float] = time.time,
+    environ: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Gateway]:
-    """Run the whole gateway for the duration of the ``async with`` block."""
+    """Run the whole gateway for the duration of the ``async with`` block. Keys (audit
+    signing, join hashes) come from ``environ``, by default the process environment."""
     sources = build_sources(config)
-    store = await SqliteStore.open(config.store.path, now=clock())
+    audit = policy_from_config(config.audit, os.environ if environ is None else environ)
+    store = await SqliteStore.open(config.store.path, now=clock(), audit=audit)
+    await store.audit_system(
+        "config_loaded",
+        {
+            "config_digest": hashlib.sha256(repr(config).encode()).hexdigest(),
+            "signing_key_id": audit.signer.key_id if audit.signer else "",
+        },
+        now=clock(),
+    )
     route = DvcqgRestRoute(config.portal)
-    worker = DeliveryWorker(store, route, config.delivery, clock=clock)
+    worker = DeliveryWorker(
+        store, route, config.delivery, clock=clock, audit_body_bytes=audit.max_body_bytes
+    )
     intake = Intake(store, sources, config.intake, on_commit=worker.wake, clock=clock)
     runner = web.AppRunner(intake.app(), access_log=None, handle_signals=False)
     stop = asyncio.Event()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from rich.table import Table
 
 from gateway import logs
 from gateway.app import running
+from gateway.audit import Signer, public_key_b64
 from gateway.canonical import record_from_json
 from gateway.config import (
     DeliveryConfig,
@@ -138,6 +140,16 @@ def _config(folder: Path, portal_url: str) -> GatewayConfig:
     )
 
 
+def _demo_keys(folder: Path, config: GatewayConfig) -> dict[str, str]:
+    """Fresh audit keys for this run; the public key is kept next to the database."""
+    signer, private = Signer.generate()
+    (folder / "audit-public.key").write_text(public_key_b64(signer.public) + "\n")
+    return {
+        config.audit.signing_key_env: private,
+        config.audit.hash_key_env: secrets.token_hex(32),
+    }
+
+
 async def _demo(folder: Path, count: int, seed: int, console: Console) -> DemoReport:
     report = DemoReport()
     portal = web.AppRunner(create_app(SimulatorSettings()), access_log=None)
@@ -152,7 +164,8 @@ async def _demo(folder: Path, count: int, seed: int, console: Console) -> DemoRe
     report.generated = len(payload)
     started = time.perf_counter()
     try:
-        async with running(_config(folder, portal_url)) as gateway:
+        config = _config(folder, portal_url)
+        async with running(config, environ=_demo_keys(folder, config)) as gateway:
             intake_url = f"http://127.0.0.1:{gateway.port}/api/v1/intake/canonical"
             report.totals = await _push_and_watch(payload, intake_url, gateway.store, console)
             report.states = await gateway.store.counts()

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from gateway.audit import note_request
 from gateway.config import PortalConfig
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
 from gateway.errors import (
@@ -112,8 +113,9 @@ class DvcqgRestRoute:
             if self._session is not None and self._clock() < self._session_until:
                 return self._session
             body = {"username": self._config.username, "password": self._config.password}
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
             try:
-                _, _, _, payload = await self._exchange(self._config.login_path, body)
+                _, _, _, payload = await self._exchange(self._config.login_path, data)
             except PermanentDeliveryError as exc:
                 # Wrong credentials are an operator's fix, not the record's fault: keep it.
                 raise RetryableDeliveryError(
@@ -128,14 +130,13 @@ class DvcqgRestRoute:
             return session
 
     async def _post(self, path: str, body: dict[str, Any]) -> tuple[int, str, str]:
-        status, code, message, _ = await self._exchange(path, body)
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        note_request(f"{path} {body.get('service', '')}".strip(), data)
+        status, code, message, _ = await self._exchange(path, data)
         return status, code, message
 
-    async def _exchange(
-        self, path: str, body: dict[str, Any]
-    ) -> tuple[int, str, str, dict[str, Any]]:
+    async def _exchange(self, path: str, data: bytes) -> tuple[int, str, str, dict[str, Any]]:
         url = self._config.base_url.rstrip("/") + path
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json; charset=utf-8"}
         try:
             async with self._http.post(url, data=data, headers=headers) as response:

@@ -104,6 +104,12 @@ class Outcome:
     portal_code: str | None = None
     message: str = ""
     latency_ms: float = 0.0
+    request_target: str = ""
+    """For the audit log: where the request went (the service path or operation)."""
+    request_digest: str = ""
+    """SHA-256 of the exact bytes sent; empty when nothing was sent."""
+    request_body: str = ""
+    """The request as sent, personal data masked (``gateway.audit.describe_request``)."""
 
 
 Validate = Callable[[Record], None]
