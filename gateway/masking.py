@@ -76,8 +76,22 @@ def _replace(kind: str, match: re.Match[str]) -> str:
     return _token(kind, match.group(0))
 
 
+_DIGEST = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-f]*[a-f])[0-9a-f]{40,}(?![0-9A-Za-z])")
+"""A hex digest (40+ hex characters, at least one a-f) is left whole: its digit runs are not
+ID numbers, and masking them would corrupt the hashes operators compare."""
+
+
 def mask_text(text: str) -> str:
     """``text`` with every e-mail, phone, CCCD and CMND number replaced by its token."""
+    if len(text) >= 40 and _DIGEST.search(text):
+        pieces = _DIGEST.split(text)
+        digests = _DIGEST.findall(text)
+        masked = [_mask_plain(piece) for piece in pieces]
+        return "".join(m + (digests[i] if i < len(digests) else "") for i, m in enumerate(masked))
+    return _mask_plain(text)
+
+
+def _mask_plain(text: str) -> str:
     for kind, pattern in _PATTERNS:
         if kind == "email" and "@" not in text:
             continue

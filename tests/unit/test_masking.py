@@ -44,10 +44,16 @@ def test_masks_personal_data(text: str, expected: str) -> None:
         "HTTP 503 after 1250.5 ms",
         "1764230000.123456",  # epoch seconds
         "attempt 12345678",  # 8 digits: not an ID
+        "head 1a2b3c038190012345000000000000000000000000000000000000000000ffff",  # a digest
     ],
 )
 def test_leaves_codes_and_times_alone(text: str) -> None:
     assert mask_text(text) == text
+
+
+def test_ids_next_to_a_digest_are_still_masked() -> None:
+    digest = "ab" * 32
+    assert mask_text(f"{digest} 038190012345 {digest}") == f"{digest} <cccd> {digest}"
 
 
 def test_keyed_hash_is_a_join_key_without_digits() -> None:
