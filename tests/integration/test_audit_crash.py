@@ -5,6 +5,7 @@ audited that did not happen, and the chain with its signed checkpoints verifies.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -139,7 +140,7 @@ def check_every_change_is_audited(db: Path) -> None:
         assert events[:3] == ["received", "translated", "queued"], record_id
         transitions = [e for e in events if e not in ("attempt", "duplicate_ignored")]
         assert transitions[-1] == last[state], (record_id, events)
-        for before, after in zip(events, events[1:], strict=False):
+        for before, after in itertools.pairwise(events):
             if before == "leased":
                 assert after in AFTER_LEASE, (record_id, events)
     kills = sum(1 for events in timeline.values() if "lease_released_at_start" in events)

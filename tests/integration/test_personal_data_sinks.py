@@ -11,8 +11,8 @@ data to deliver and is not a log; it is where the values are taken from.
 from __future__ import annotations
 
 import json
-import tempfile
 import sqlite3
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +66,7 @@ def read_store(path: Path, scan: Scan) -> None:
     with conn:
         for table, expression in SINK_COLUMNS.items():
             try:
-                rows = conn.execute(f"SELECT {expression} FROM {table}").fetchall()  # noqa: S608
+                rows = conn.execute(f"SELECT {expression} FROM {table}").fetchall()
             except sqlite3.Error:
                 continue
             scan.texts[f"{path}:{table}"] = "\n".join(r[0] for r in rows)
