@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint type unit check run simulate bench clean
+.PHONY: demo test lint type unit check run simulate bench bench-audit clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ check: test
 
 bench: $(STAMP)
 	$(BIN)/python bench/delivery.py
+
+bench-audit: $(STAMP)
+	$(BIN)/python bench/audit_verify.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var
