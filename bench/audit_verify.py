@@ -31,14 +31,12 @@ from gateway.audit import (
     AuditPolicy,
     ChainHead,
     ChainWriter,
-    Checkpoint,
-    Signer,
     canonical_bytes,
     chain_hash,
-    public_key_b64,
     verify_log,
 )
 from gateway.audit_archive import export_jsonl, verify_all
+from gateway.audit_keys import Checkpoint, Signer, public_key_b64
 from gateway.store.audit_sqlite import SqliteAuditRepository
 from gateway.store.schema import SCHEMA
 

@@ -20,7 +20,7 @@ import structlog
 from aiohttp import web
 
 from adapters import registry
-from gateway.audit import policy_from_config
+from gateway.audit import policy_from_config, seal_periodically
 from gateway.config import GatewayConfig
 from gateway.delivery import DeliveryWorker
 from gateway.intake import Intake, IntakeSource
@@ -65,14 +65,6 @@ async def running(
     sources = build_sources(config)
     audit = policy_from_config(config.audit, os.environ if environ is None else environ)
     store = await SqliteStore.open(config.store.path, now=clock(), audit=audit)
-    await store.audit_system(
-        "config_loaded",
-        {
-            "config_digest": hashlib.sha256(repr(config).encode()).hexdigest(),
-            "signing_key_id": audit.signer.key_id if audit.signer else "",
-        },
-        now=clock(),
-    )
     route = DvcqgRestRoute(config.portal)
     worker = DeliveryWorker(
         store, route, config.delivery, clock=clock, audit_body_bytes=audit.max_body_bytes
@@ -81,7 +73,20 @@ async def running(
     runner = web.AppRunner(intake.app(), access_log=None, handle_signals=False)
     stop = asyncio.Event()
     delivery_task: asyncio.Task[None] | None = None
+    sealing: asyncio.Task[None] | None = None
     try:
+        await store.audit_system(
+            "config_loaded",
+            {
+                "config_digest": hashlib.sha256(repr(config).encode()).hexdigest(),
+                "signing_key_id": audit.signer.key_id if audit.signer else "",
+            },
+            now=clock(),
+        )
+        sealing = asyncio.create_task(
+            seal_periodically(store.seal_audit, audit.checkpoint_every_s, stop, clock),
+            name="audit-seal",
+        )
         await runner.setup()
         site = web.TCPSite(runner, config.intake.host, config.intake.port)
         await site.start()
@@ -104,7 +109,12 @@ async def running(
             except TimeoutError:
                 log.warning("delivery_cut_at_grace_period", grace_s=grace_s)
         await route.close()
-        await store.close()
+        if sealing is not None:
+            await sealing
+        try:
+            await store.seal_audit(clock())  # no entry of this run stays unsigned
+        finally:
+            await store.close()
         log.info("gateway_stopped")
 
 

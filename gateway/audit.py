@@ -22,26 +22,24 @@ Entries never hold personal data: every detail passes :func:`gateway.masking.mas
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import contextvars
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from gateway.audit_keys import Checkpoint, Signer, checkpoint_message
 from gateway.config import AuditConfig
-from gateway.errors import ConfigError, Problem
-from gateway.masking import mask_text, mask_value, set_hash_key
-from gateway.store.contract import Outcome, OutcomeKind
+from gateway.errors import ConfigError, GatewayError, Problem
+from gateway.masking import mask_value, set_hash_key
 
 GENESIS_HASH = "0" * 64
-CHECKPOINT_CONTEXT = b"dvc-gateway audit checkpoint v1\n"
 
 log = structlog.get_logger("gateway.audit")
 
@@ -58,18 +56,6 @@ class AuditEntry:
     detail: Mapping[str, Any]
     prev_hash: str
     hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """A signed statement: the log up to ``seq`` has head hash ``hash``."""
-
-    seq: int
-    at: float
-    hash: str
-    key_id: str
-    signature: str
-    """Base64 Ed25519 signature over :func:`checkpoint_message`; empty when unsigned."""
 
 
 def canonical_bytes(
@@ -95,57 +81,6 @@ def canonical_bytes(
 def chain_hash(prev_hash: str, payload: bytes) -> str:
     """SHA-256 of the previous hash followed by the entry's canonical bytes."""
     return hashlib.sha256(prev_hash.encode("ascii") + payload).hexdigest()
-
-
-def checkpoint_message(seq: int, head_hash: str, at: float) -> bytes:
-    """The bytes a checkpoint's signature covers."""
-    return CHECKPOINT_CONTEXT + f"{seq}\n{head_hash}\n{round(at, 6)!r}\n".encode("ascii")
-
-
-def key_id(public: Ed25519PublicKey) -> str:
-    raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
-def public_key_b64(public: Ed25519PublicKey) -> str:
-    return base64.b64encode(public.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
-
-
-def load_public_key(text: str) -> Ed25519PublicKey:
-    """A public key written as base64 of its 32 raw bytes."""
-    return Ed25519PublicKey.from_public_bytes(base64.b64decode(text.strip(), validate=True))
-
-
-class Signer:
-    """Signs checkpoints with an Ed25519 private key (base64 of its 32-byte seed)."""
-
-    def __init__(self, private: Ed25519PrivateKey) -> None:
-        self._private = private
-        self.public = private.public_key()
-        self.key_id = key_id(self.public)
-
-    @classmethod
-    def from_text(cls, text: str) -> Signer:
-        seed = base64.b64decode(text.strip(), validate=True)
-        return cls(Ed25519PrivateKey.from_private_bytes(seed))
-
-    @classmethod
-    def generate(cls) -> tuple[Signer, str]:
-        """A new key and its private text (for ``audit keygen`` and the demo)."""
-        private = Ed25519PrivateKey.generate()
-        from cryptography.hazmat.primitives.serialization import (  # noqa: PLC0415
-            NoEncryption,
-            PrivateFormat,
-        )
-
-        seed = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        return cls(private), base64.b64encode(seed).decode()
-
-    def sign(self, seq: int, head_hash: str, at: float) -> Checkpoint:
-        signature = self._private.sign(checkpoint_message(seq, head_hash, at))
-        return Checkpoint(
-            seq, round(at, 6), head_hash, self.key_id, base64.b64encode(signature).decode()
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +178,18 @@ class ChainWriter:
             self.head = ChainHead(seq, digest, head.checkpoint_seq, last_at)
         return entry
 
+    def seal(self, at: float) -> Checkpoint | None:
+        """Sign the head now if entries since the last checkpoint are unsigned (the daemon
+        calls this every ``checkpoint_every_s`` and at shutdown, so no entry waits longer)."""
+        head = self.head
+        if head.seq == head.checkpoint_seq:
+            return None
+        checkpoint = self._checkpoint(head.seq, head.hash, at)
+        self.sink.write_checkpoint(checkpoint)
+        self.signed.append(checkpoint)
+        self.head = ChainHead(head.seq, head.hash, head.seq, at)
+        return checkpoint
+
     def _checkpoint(self, seq: int, digest: str, at: float) -> Checkpoint:
         if self.policy.signer is None:
             return Checkpoint(seq, round(at, 6), digest, "", "")
@@ -260,80 +207,22 @@ class ChainWriter:
         self.signed.clear()
 
 
-# -- what a delivery attempt sent --------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SentRequest:
-    """The exact bytes a route sent for the record being delivered."""
-
-    target: str
-    body: bytes
-
-
-_last_request: contextvars.ContextVar[SentRequest | None] = contextvars.ContextVar(
-    "audit_last_request", default=None
-)
-
-
-def note_request(target: str, body: bytes) -> None:
-    """Routes call this with each message they send; the worker audits the last one."""
-    _last_request.set(SentRequest(target, body))
-
-
-def take_request() -> SentRequest | None:
-    """The request noted in this task since the last call (the worker calls it)."""
-    request = _last_request.get()
-    _last_request.set(None)
-    return request
-
-
-def describe_request(request: SentRequest, max_bytes: int) -> tuple[str, str]:
-    """The digest of the exact bytes, and the body masked (and cut to ``max_bytes``)."""
-    digest = hashlib.sha256(request.body).hexdigest()
-    text = request.body.decode("utf-8", errors="replace")
-    try:
-        masked = json.dumps(mask_value(json.loads(text)), ensure_ascii=False, sort_keys=True)
-    except json.JSONDecodeError:
-        masked = mask_text(text)
-    if len(masked.encode()) > max_bytes:
-        cut = masked.encode()[:max_bytes].decode("utf-8", errors="ignore")
-        masked = f"{cut}…[cut at {max_bytes} bytes]"
-    return digest, masked
-
-
-_OUTCOME_EVENTS = {
-    OutcomeKind.DELIVERED: "delivered",
-    OutcomeKind.RETRY: "retry_scheduled",
-    OutcomeKind.DEAD: "dead_lettered",
-    OutcomeKind.QUARANTINED: "quarantined",
-}
-
-
-def attempt_entries(o: Outcome, attempt: int) -> list[tuple[str, dict[str, Any]]]:
-    """The two entries of a finished delivery attempt: what was sent and answered, then the
-    record's transition. Every store engine writes these in the outcome's transaction."""
-    sent: dict[str, Any] = {
-        "attempt": attempt,
-        "route": o.route,
-        "outcome": str(o.kind),
-        "latency_ms": round(o.latency_ms, 1),
-        "http_status": o.http_status,
-        "error_code": o.portal_code,
-        "message": o.message,
-    }
-    if o.request_digest:
-        sent["target"] = o.request_target
-        sent["request_digest"] = o.request_digest
-        sent["request_body"] = o.request_body
-    transition: dict[str, Any] = {"attempt": attempt, "route": o.route}
-    if o.portal_code is not None:
-        transition["error_code"] = o.portal_code
-    if o.message and o.kind is not OutcomeKind.DELIVERED:
-        transition["message"] = o.message
-    if o.kind is OutcomeKind.RETRY:
-        transition["next_attempt_at"] = round(o.next_attempt_at, 3)
-    return [("attempt", sent), (_OUTCOME_EVENTS[o.kind], transition)]
+async def seal_periodically(
+    seal: Callable[[float], Awaitable[bool]],
+    interval_s: float,
+    stop: asyncio.Event,
+    clock: Callable[[], float],
+) -> None:
+    """Sign the audit head every ``interval_s`` until ``stop`` is set, so an entry written in
+    a quiet period is covered by a checkpoint within ``checkpoint_every_s``."""
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), interval_s)
+        except TimeoutError:
+            try:
+                await seal(clock())
+            except GatewayError as exc:
+                log.warning("audit_seal_failed", error=str(exc))
 
 
 # -- verification ------------------------------------------------------------------------------

@@ -31,14 +31,8 @@ from typing import IO, Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from gateway.audit import (
-    GENESIS_HASH,
-    AuditEntry,
-    Checkpoint,
-    Finding,
-    VerifyReport,
-    verify_log,
-)
+from gateway.audit import GENESIS_HASH, AuditEntry, Finding, VerifyReport, verify_log
+from gateway.audit_keys import Checkpoint
 
 FORMAT = "dvc-gateway-audit/1"
 MAX_ENTRIES_PER_ARCHIVE = 100_000

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import structlog
 
-from gateway.audit import describe_request, take_request
+from gateway.audit_attempts import describe_request, take_request
 from gateway.config import DeliveryConfig
 from gateway.errors import DeliveryError, TranslationError
 from gateway.masking import mask_text

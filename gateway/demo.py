@@ -31,7 +31,7 @@ from rich.table import Table
 
 from gateway import logs
 from gateway.app import running
-from gateway.audit import Signer, public_key_b64
+from gateway.audit_keys import Signer, public_key_b64
 from gateway.canonical import record_from_json
 from gateway.config import (
     DeliveryConfig,

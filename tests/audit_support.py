@@ -10,7 +10,8 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from types import ModuleType
 
-from gateway.audit import AuditPolicy, Signer
+from gateway.audit import AuditPolicy
+from gateway.audit_keys import Signer
 from gateway.intake import validate_for_portal
 from gateway.store.contract import Incoming
 from gateway.store.sqlite import SqliteStore

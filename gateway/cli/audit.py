@@ -17,7 +17,7 @@ from typing import IO
 from rich.console import Console
 from rich.table import Table
 
-from gateway.audit import AuditEntry, Signer, load_public_key, public_key_b64
+from gateway.audit import AuditEntry
 from gateway.audit_archive import (
     AuditQuery,
     archive_old,
@@ -27,6 +27,7 @@ from gateway.audit_archive import (
     search,
     verify_all,
 )
+from gateway.audit_keys import Signer, load_public_key, public_key_b64
 from gateway.config import GatewayConfig, load_config
 from gateway.store.audit_sqlite import SqliteAuditRepository
 

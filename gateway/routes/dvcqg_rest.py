@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import structlog
 
-from gateway.audit import note_request
+from gateway.audit_attempts import note_request
 from gateway.config import PortalConfig
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
 from gateway.errors import (

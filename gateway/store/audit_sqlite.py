@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gateway.audit import AuditEntry, Checkpoint
+from gateway.audit import AuditEntry, ChainHead
 from gateway.audit_archive import ArchiveRef, AuditQuery
+from gateway.audit_keys import Checkpoint
 from gateway.errors import StoreError
 
 _ENTRY_COLUMNS = "seq, at, event, record_id, dossier_code, detail, prev_hash, hash"
@@ -133,3 +134,58 @@ class SqliteAuditRepository:
         sql = f"SELECT {_ENTRY_COLUMNS} FROM audit WHERE {' AND '.join(where)} ORDER BY seq"  # noqa: S608
         for row in self._conn.execute(sql, params):
             yield _entry(row)
+
+
+# -- the writing side, used by the store inside its transactions ------------------------------
+
+
+def chain_head(conn: sqlite3.Connection) -> ChainHead:
+    """Where the audit chain stands (the newest entry, else the newest archived one)."""
+    row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    if row is None:
+        row = conn.execute(
+            "SELECT last_seq, last_hash FROM audit_archives ORDER BY first_seq DESC LIMIT 1"
+        ).fetchone()
+    mark = conn.execute(
+        "SELECT seq, at FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    head = ChainHead() if row is None else ChainHead(row[0], row[1])
+    if mark is not None:
+        return ChainHead(head.seq, head.hash, mark[0], mark[1])
+    return head
+
+
+class AuditRows:
+    """The SQLite side of :class:`gateway.audit.AuditSink`."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def write_entry(self, entry: AuditEntry) -> None:
+        self._conn.execute(
+            "INSERT INTO audit (seq, at, event, record_id, dossier_code, detail, prev_hash, hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                entry.seq,
+                entry.at,
+                entry.event,
+                entry.record_id,
+                entry.dossier_code,
+                json.dumps(entry.detail, sort_keys=True, ensure_ascii=False),
+                entry.prev_hash,
+                entry.hash,
+            ),
+        )
+
+    def write_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self._conn.execute(
+            "INSERT INTO audit_checkpoints (seq, at, hash, key_id, signature)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                checkpoint.seq,
+                checkpoint.at,
+                checkpoint.hash,
+                checkpoint.key_id,
+                checkpoint.signature,
+            ),
+        )

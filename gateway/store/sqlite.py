@@ -21,17 +21,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.audit import (
-    AuditEntry,
-    AuditPolicy,
-    ChainHead,
-    ChainWriter,
-    Checkpoint,
-    attempt_entries,
-)
+from gateway.audit import AuditEntry, AuditPolicy, ChainWriter
+from gateway.audit_attempts import attempt_entries
+from gateway.audit_keys import Checkpoint
 from gateway.canonical import record_from_json, record_to_json
 from gateway.errors import StoreError, TranslationError
+from gateway.masking import mask_text
 from gateway.model import Dossier, ProgressStep, Record, Result, apply_result
+from gateway.store.audit_sqlite import AuditRows, chain_head
 from gateway.store.contract import (
     Claimed,
     Incoming,
@@ -134,7 +131,7 @@ class SqliteStore:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            writer = ChainWriter(_AuditRows(conn), self._audit, _chain_head(conn))
+            writer = ChainWriter(AuditRows(conn), self._audit, chain_head(conn))
             tx = _Tx(conn, writer)
             yield tx
         except BaseException:
@@ -469,6 +466,15 @@ class SqliteStore:
 
         return await self._run(read_sync)
 
+    async def seal_audit(self, now: float) -> bool:
+        """Sign the audit head if its newest entries are not covered by a checkpoint yet."""
+
+        def seal_sync() -> bool:
+            with self._tx() as tx:
+                return tx.seal(now)
+
+        return await self._run(seal_sync)
+
     async def audit_system(self, event: str, detail: dict[str, Any], *, now: float) -> None:
         """Audit a change that belongs to no record (configuration loaded, breaker opened)."""
 
@@ -496,58 +502,6 @@ def _duplicate(
     return Receipt("duplicate", (row[0],))
 
 
-def _chain_head(conn: sqlite3.Connection) -> ChainHead:
-    """Where the audit chain stands (the newest entry, else the newest archived one)."""
-    row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-    if row is None:
-        row = conn.execute(
-            "SELECT last_seq, last_hash FROM audit_archives ORDER BY first_seq DESC LIMIT 1"
-        ).fetchone()
-    mark = conn.execute(
-        "SELECT seq, at FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
-    ).fetchone()
-    head = ChainHead() if row is None else ChainHead(row[0], row[1])
-    if mark is not None:
-        return ChainHead(head.seq, head.hash, mark[0], mark[1])
-    return head
-
-
-class _AuditRows:
-    """The SQLite side of :class:`gateway.audit.AuditSink`."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def write_entry(self, entry: AuditEntry) -> None:
-        self._conn.execute(
-            "INSERT INTO audit (seq, at, event, record_id, dossier_code, detail, prev_hash, hash)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                entry.seq,
-                entry.at,
-                entry.event,
-                entry.record_id,
-                entry.dossier_code,
-                json.dumps(entry.detail, sort_keys=True, ensure_ascii=False),
-                entry.prev_hash,
-                entry.hash,
-            ),
-        )
-
-    def write_checkpoint(self, checkpoint: Checkpoint) -> None:
-        self._conn.execute(
-            "INSERT INTO audit_checkpoints (seq, at, hash, key_id, signature)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (
-                checkpoint.seq,
-                checkpoint.at,
-                checkpoint.hash,
-                checkpoint.key_id,
-                checkpoint.signature,
-            ),
-        )
-
-
 class _Tx:
     """Helpers bound to one open transaction; audit entries go through the chain writer."""
 
@@ -564,6 +518,9 @@ class _Tx:
         detail: dict[str, Any],
     ) -> None:
         self._writer.append(at, event, record_id, dossier_code, detail)
+
+    def seal(self, at: float) -> bool:
+        return self._writer.seal(at) is not None
 
     def insert_record(
         self, key: str, source: str, record: Record, state: State, now: float, error: str
@@ -585,7 +542,7 @@ class _Tx:
                 now,
                 now,
                 now,
-                error or None,
+                mask_text(error) or None,  # a reason may quote the record
             ),
         )
         assert cur.lastrowid is not None

@@ -116,6 +116,7 @@ async def test_sigkill_loop_leaves_a_complete_verifiable_audit_log(
         repo.close()
     assert report.ok, report.finding
     assert report.checkpoints > 10
+    assert report.unsigned_tail == 0  # the clean stop signed the head
     check_every_change_is_audited(tmp_path / "gw.db")
     check_logged_checkpoints_witness_the_database(log, tmp_path / "gw.db")
 
@@ -127,6 +128,9 @@ def check_every_change_is_audited(db: Path) -> None:
         audit = conn.execute("SELECT record_id, event, detail FROM audit ORDER BY seq").fetchall()
     timeline: dict[int, list[str]] = defaultdict(list)
     audited_attempts = set()
+    starts = [json.loads(d) for _, event, d in audit if event == "config_loaded"]
+    assert len(starts) == KILLS + 1
+    assert {s["signing_key_id"] for s in starts} == {SIGNER.key_id}
     for record_id, event, detail in audit:
         if record_id is not None:
             timeline[record_id].append(event)

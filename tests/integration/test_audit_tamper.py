@@ -16,15 +16,9 @@ from typing import Any
 
 import pytest
 
-from gateway.audit import (
-    AuditEntry,
-    Finding,
-    VerifyReport,
-    canonical_bytes,
-    chain_hash,
-    public_key_b64,
-)
+from gateway.audit import AuditEntry, Finding, VerifyReport, canonical_bytes, chain_hash
 from gateway.audit_archive import archive_old, export_jsonl, verify_all
+from gateway.audit_keys import public_key_b64
 from gateway.store.audit_sqlite import SqliteAuditRepository
 from tests.audit_support import EVERY, ROOT, SIGNER, copy_log, make_log, run_standalone
 
@@ -69,7 +63,7 @@ def test_the_untouched_log_verifies_with_signatures(pristine: Path) -> None:
 
 
 def test_a_wrong_public_key_is_caught(pristine: Path) -> None:
-    from gateway.audit import Signer
+    from gateway.audit_keys import Signer
 
     other, _ = Signer.generate()
     repo = SqliteAuditRepository(pristine)
