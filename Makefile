@@ -24,6 +24,7 @@ lint: $(STAMP)
 
 type: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy --strict tools/verify_audit.py bench/audit_verify.py
 
 unit: $(STAMP)
 	$(BIN)/pytest

@@ -101,8 +101,8 @@ def _mask_plain(text: str) -> str:
 
 def mask_value(value: Any, key: str = "") -> Any:
     """A deep copy of a JSON-like value with personal data and secrets masked."""
-    if key and _SECRET_KEY.match(key):
-        return "<redacted>" if value not in ("", None) else value
+    if key and _SECRET_KEY.match(key) and isinstance(value, str):
+        return "<redacted>" if value else value
     if key and _PERSONAL_KEY.match(key) and value not in ("", None, [], {}):
         return _token("personal", _flatten(value))
     if isinstance(value, str):

@@ -69,6 +69,7 @@ def test_keyed_hash_is_a_join_key_without_digits() -> None:
 def test_values_masked_by_key_and_secrets_redacted() -> None:
     body = {
         "session": "abc",
+        "token": 17,  # a lease's fencing number, not a secret
         "madonvi": "000.00.00.H56",
         "data": [
             {"SoDienThoai": "12-34", "Email": "bad address", "TrichYeu": "gọi 0987654321"},
@@ -78,6 +79,7 @@ def test_values_masked_by_key_and_secrets_redacted() -> None:
     }
     masked = mask_value(body)
     assert masked["session"] == "<redacted>"
+    assert masked["token"] == 17
     assert masked["madonvi"] == "000.00.00.H56"
     assert masked["data"][0] == {
         "SoDienThoai": "<personal>",
