@@ -64,8 +64,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--from-seq", type=int, default=0)
     export.add_argument("--to-seq", type=int, default=None)
-    export.add_argument("--since", help="CSV only: ISO time")
-    export.add_argument("--until", help="CSV only: ISO time, exclusive")
+    export.add_argument("--since", help="ISO time (no offset: Vietnam time)")
+    export.add_argument("--until", help="ISO time, exclusive")
     export.add_argument("--out", type=Path, default=None, help="file (default: stdout)")
     export.set_defaults(func=_cmd_export)
 
@@ -168,9 +168,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     out: IO[str] = sys.stdout if args.out is None else args.out.open("w", encoding="utf-8")
     try:
         if args.format == "jsonl":
-            count = export_jsonl(
-                repo, out, from_seq=args.from_seq, to_seq=args.to_seq, now=time.time()
-            )
+            first, last = _seq_range(repo, args)
+            count = export_jsonl(repo, out, from_seq=first, to_seq=last, now=time.time())
         else:
             query = AuditQuery(since=_when(args.since), until=_when(args.until))
             entries = (
@@ -185,6 +184,20 @@ def _cmd_export(args: argparse.Namespace) -> int:
             out.close()
     print(f"exported {count} entries", file=sys.stderr)
     return 0
+
+
+def _seq_range(repo: SqliteAuditRepository, args: argparse.Namespace) -> tuple[int, int | None]:
+    """The seq range to export: ``--from-seq``/``--to-seq``, narrowed by ``--since``/``--until``
+    (a JSONL export is always a contiguous range, so the verifier can check it)."""
+    first, last = args.from_seq, args.to_seq
+    if args.since or args.until:
+        seqs = [
+            e.seq for e in repo.find(AuditQuery(since=_when(args.since), until=_when(args.until)))
+        ]
+        if not seqs:
+            return 1, 0  # an empty range
+        first, last = max(first, seqs[0]), seqs[-1] if last is None else min(last, seqs[-1])
+    return first, last
 
 
 def _cmd_archive(args: argparse.Namespace) -> int:

@@ -82,6 +82,15 @@ def test_export_jsonl_verifies_standalone_and_csv_reads(
     code, out = run_standalone("--public-key", PUBLIC, "--max-gap", str(EVERY), str(out_file))
     assert code == 0, out
 
+    part = tmp_path / "part.jsonl"
+    window = ["--since", "1970-01-01T00:16:43+00:00", "--until", "1970-01-01T00:16:47+00:00"]
+    argv = ["audit", "export", "--config", str(config), *window, "--out", str(part)]
+    assert run(capsys, *argv)[0] == 0
+    lines = [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines()]
+    assert (lines[0]["first_seq"], lines[0]["last_seq"]) == (10, 21)  # dossiers 3 to 6
+    code, out = run_standalone("--public-key", PUBLIC, "--max-gap", str(EVERY), str(part))
+    assert code == 0, out  # a range verifies from its header's prev_hash
+
     csv_file = tmp_path / "export.csv"
     argv = ["audit", "export", "--config", str(config), "--format", "csv", "--from-seq", "4"]
     assert run(capsys, *argv, "--to-seq", "9", "--out", str(csv_file))[0] == 0
