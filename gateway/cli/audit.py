@@ -42,6 +42,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verify = _verb(verbs, "verify", "check the chain, checkpoints and archives; first bad entry")
     verify.add_argument("--public-key", default=None, help="base64 key (default audit.public_key)")
     verify.add_argument("--anchor", default=None, help="SEQ:HASH seen elsewhere (e.g. in logs)")
+    verify.add_argument(
+        "--max-gap",
+        type=int,
+        default=None,
+        help="most entries between checkpoints (default audit.checkpoint_every_entries)",
+    )
     verify.set_defaults(func=_cmd_verify)
 
     show = _verb(verbs, "show", "a dossier's whole timeline as a table")
@@ -101,7 +107,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             repo,
             config.audit.archive_dir,
             public_key=load_public_key(key_text) if key_text else None,
-            max_gap=config.audit.checkpoint_every_entries,
+            max_gap=args.max_gap or config.audit.checkpoint_every_entries,
             anchor=anchor,
         )
     finally:

@@ -40,7 +40,8 @@ class SqliteAuditRepository:
             raise StoreError(f"{path}: no such database")
         mode = "rw" if writable else "ro"
         try:
-            self._conn = sqlite3.connect(f"file:{path}?mode={mode}", uri=True, isolation_level=None)
+            uri = f"{path.resolve().as_uri()}?mode={mode}"
+            self._conn = sqlite3.connect(uri, uri=True, isolation_level=None)
             self._conn.execute("PRAGMA busy_timeout=10000")
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite: {exc}") from exc
