@@ -76,6 +76,11 @@ def _replace(kind: str, match: re.Match[str]) -> str:
     return _token(kind, match.group(0))
 
 
+_CANDIDATE = re.compile(r"(?:\d[ .]?){8}\d|@")
+"""Anything masking could change: nine or more digits (spaces and dots between them allowed),
+or an ``@``. Most strings have neither, and one search is cheaper than four substitutions."""
+
+
 _DIGEST = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-f]*[a-f])[0-9a-f]{40,}(?![0-9A-Za-z])")
 """A hex digest (40+ hex characters, at least one a-f) is left whole: its digit runs are not
 ID numbers, and masking them would corrupt the hashes operators compare."""
@@ -83,6 +88,8 @@ ID numbers, and masking them would corrupt the hashes operators compare."""
 
 def mask_text(text: str) -> str:
     """``text`` with every e-mail, phone, CCCD and CMND number replaced by its token."""
+    if not _CANDIDATE.search(text):
+        return text
     if len(text) >= 40 and _DIGEST.search(text):
         pieces = _DIGEST.split(text)
         digests = _DIGEST.findall(text)
@@ -101,17 +108,27 @@ def _mask_plain(text: str) -> str:
 
 def mask_value(value: Any, key: str = "") -> Any:
     """A deep copy of a JSON-like value with personal data and secrets masked."""
-    if key and _SECRET_KEY.match(key) and isinstance(value, str):
+    kind = _key_kind(key) if key else ""
+    if kind == "secret" and isinstance(value, str):
         return "<redacted>" if value else value
-    if key and _PERSONAL_KEY.match(key) and value not in ("", None, [], {}):
+    if kind == "personal" and value not in ("", None, [], {}):
         return _token("personal", _flatten(value))
     if isinstance(value, str):
-        return value if key in _SAFE_KEYS else mask_text(value)
+        return value if kind == "safe" else mask_text(value)
     if isinstance(value, Mapping):
         return {k: mask_value(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [mask_value(v, key) for v in value]
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_kind(key: str) -> str:
+    if _SECRET_KEY.match(key):
+        return "secret"
+    if _PERSONAL_KEY.match(key):
+        return "personal"
+    return "safe" if key in _SAFE_KEYS else ""
 
 
 def _flatten(value: Any) -> str:

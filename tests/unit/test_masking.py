@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway import masking
 from gateway.masking import keyed_hash, mask_text, mask_value
@@ -88,3 +90,10 @@ def test_values_masked_by_key_and_secrets_redacted() -> None:
     }
     assert masked["data"][1] == {"DinhDanhCHS": "<personal>"}
     assert masked["raw_digest"] == body["raw_digest"]
+
+
+@given(st.text(alphabet="0123456789 .+@-abcxyzĐđ", max_size=60))
+def test_the_quick_pre_check_never_skips_something_to_mask(text: str) -> None:
+    from gateway.masking import _mask_plain
+
+    assert mask_text(text) == _mask_plain(text)
