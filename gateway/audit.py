@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from gateway.audit_keys import Checkpoint, Signer, checkpoint_message
 from gateway.config import AuditConfig
 from gateway.errors import ConfigError, GatewayError, Problem
-from gateway.masking import mask_value, set_hash_key
+from gateway.masking import mask_value, set_hash_key, set_personal_fields
 
 GENESIS_HASH = "0" * 64
 
@@ -98,6 +98,7 @@ def policy_from_config(config: AuditConfig, environ: Mapping[str, str]) -> Audit
     masking join key too. Raises ConfigError for a bad key or a required key that is unset."""
     hash_key = environ.get(config.hash_key_env, "")
     set_hash_key(hash_key.encode() if hash_key else None)
+    set_personal_fields(config.personal_fields)
     text = environ.get(config.signing_key_env, "")
     signer: Signer | None = None
     if text:

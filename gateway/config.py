@@ -24,6 +24,7 @@ from typing import Any, Literal
 import yaml
 
 from gateway.errors import ConfigError, Problem
+from gateway.masking import DEFAULT_PERSONAL_FIELDS
 
 MAX_CONFIG_BYTES = 1_000_000
 
@@ -115,6 +116,7 @@ class AuditConfig:
     require_signing: bool = False
     public_key: str = ""
     hash_key_env: str = "DVC_GATEWAY_HASH_KEY"
+    personal_fields: tuple[str, ...] = DEFAULT_PERSONAL_FIELDS
     checkpoint_every_entries: int = 1000
     checkpoint_every_s: float = 300.0
     max_body_bytes: int = 65536

@@ -9,8 +9,9 @@ What is masked, wherever it appears in a string:
   of exactly 12 or 9 digits.
 
 Values under keys that name personal data (``Email``, ``SoDienThoai``, ``SoCMND``,
-``DinhDanhCHS``, ``phone``, ...) are masked whole, whatever their format, and secrets
-(``password``, ``session``, ``token``) are replaced by ``<redacted>``.
+``DinhDanhCHS``, ``phone``, ..., plus ``audit.personal_fields`` such as the owner's name
+``ChuHoSo``) are masked whole, whatever their format, and secrets (``password``,
+``session``, ``token``) are replaced by ``<redacted>``.
 
 A masked value becomes ``<kind>`` or, when a key is configured, ``<kind:tag>``: ``tag`` is a
 keyed hash (HMAC-SHA256) of the value, written with the letters a-p only, so two entries about
@@ -46,12 +47,21 @@ _SAFE_KEYS = frozenset(
 
 _LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 _key: bytes | None = None
+DEFAULT_PERSONAL_FIELDS = ("ChuHoSo", "owner_name", "MaDoiTuong", "Fax")
+_extra_personal = frozenset(n.lower() for n in DEFAULT_PERSONAL_FIELDS)
 
 
 def set_hash_key(key: bytes | None) -> None:
     """Install (or remove) the key of the join hashes; called once at start."""
     global _key  # noqa: PLW0603 - one process-wide setting, like the logging configuration
     _key = key or None
+
+
+def set_personal_fields(names: tuple[str, ...]) -> None:
+    """More keys whose values are masked whole (``audit.personal_fields``, e.g. ``ChuHoSo``)."""
+    global _extra_personal  # noqa: PLW0603 - one process-wide setting
+    _extra_personal = frozenset(n.lower() for n in names)
+    _key_kind.cache_clear()
 
 
 def keyed_hash(value: str, key: bytes | None = None) -> str:
@@ -126,7 +136,7 @@ def mask_value(value: Any, key: str = "") -> Any:
 def _key_kind(key: str) -> str:
     if _SECRET_KEY.match(key):
         return "secret"
-    if _PERSONAL_KEY.match(key):
+    if _PERSONAL_KEY.match(key) or key.lower() in _extra_personal:
         return "personal"
     return "safe" if key in _SAFE_KEYS else ""
 

@@ -142,3 +142,4 @@ def assert_masked_bodies(attempts: list[AuditEntry]) -> None:
         assert item["MaHoSo"] == entry.dossier_code
         assert item["SoDienThoai"].startswith("<personal")
         assert item["Email"].startswith("<personal")
+        assert item["ChuHoSo"].startswith("<personal")

@@ -97,3 +97,13 @@ def test_the_quick_pre_check_never_skips_something_to_mask(text: str) -> None:
     from gateway.masking import _mask_plain
 
     assert mask_text(text) == _mask_plain(text)
+
+
+def test_configured_fields_are_masked_whole() -> None:
+    assert mask_value({"ChuHoSo": "Nguyễn Thị Ánh Tuyết"}) == {"ChuHoSo": "<personal>"}
+    masking.set_personal_fields(("DiaChi",))
+    try:
+        masked = mask_value({"ChuHoSo": "Lê Hoa", "DiaChi": "12 Lê Lợi"})
+        assert masked == {"ChuHoSo": "Lê Hoa", "DiaChi": "<personal>"}
+    finally:
+        masking.set_personal_fields(masking.DEFAULT_PERSONAL_FIELDS)
