@@ -15,16 +15,19 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from aiohttp import web
 
 from adapters import registry
 from gateway.audit import policy_from_config, seal_periodically
+from gateway.audit_archive import archive_periodically
 from gateway.config import GatewayConfig
 from gateway.delivery import DeliveryWorker
 from gateway.intake import Intake, IntakeSource
 from gateway.routes.dvcqg_rest import DvcqgRestRoute
+from gateway.store.audit_sqlite import SqliteAuditRepository
 from gateway.store.sqlite import SqliteStore
 
 log = structlog.get_logger("gateway.app")
@@ -73,7 +76,7 @@ async def running(
     runner = web.AppRunner(intake.app(), access_log=None, handle_signals=False)
     stop = asyncio.Event()
     delivery_task: asyncio.Task[None] | None = None
-    sealing: asyncio.Task[None] | None = None
+    sealing: asyncio.Future[Any] | None = None
     try:
         await store.audit_system(
             "config_loaded",
@@ -83,9 +86,9 @@ async def running(
             },
             now=clock(),
         )
-        sealing = asyncio.create_task(
+        sealing = asyncio.gather(
             seal_periodically(store.seal_audit, audit.checkpoint_every_s, stop, clock),
-            name="audit-seal",
+            _retention(config, stop, clock),
         )
         await runner.setup()
         site = web.TCPSite(runner, config.intake.host, config.intake.port)
@@ -116,6 +119,22 @@ async def running(
         finally:
             await store.close()
         log.info("gateway_stopped")
+
+
+async def _retention(
+    config: GatewayConfig, stop: asyncio.Event, clock: Callable[[], float]
+) -> None:
+    """Move old audit entries to archive files every ``audit.archive_every_s`` (0: never)."""
+    if config.audit.archive_every_s <= 0:
+        return
+    await archive_periodically(
+        lambda: SqliteAuditRepository(config.store.path, writable=True),
+        config.audit.archive_dir,
+        retention_s=config.audit.retention_days * 86400,
+        interval_s=config.audit.archive_every_s,
+        stop=stop,
+        clock=clock,
+    )
 
 
 def _bound_port(runner: web.AppRunner) -> int:

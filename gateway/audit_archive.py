@@ -18,21 +18,26 @@ without the gateway.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.audit import GENESIS_HASH, AuditEntry, Finding, VerifyReport, verify_log
 from gateway.audit_keys import Checkpoint
+
+log = structlog.get_logger("gateway.audit_archive")
 
 FORMAT = "dvc-gateway-audit/1"
 MAX_ENTRIES_PER_ARCHIVE = 100_000
@@ -88,6 +93,8 @@ class AuditRepository(Protocol):
     def commit_archive(self, ref: ArchiveRef, created_at: float) -> None: ...
 
     def find(self, query: AuditQuery) -> Iterator[AuditEntry]: ...
+
+    def close(self) -> None: ...
 
 
 def search(repo: AuditRepository, query: AuditQuery) -> Iterator[AuditEntry]:
@@ -177,7 +184,6 @@ def file_digest(path: Path) -> str:
 def archive_old(repo: AuditRepository, folder: Path, *, cutoff: float, now: float) -> list[Path]:
     """Move entries older than ``cutoff`` (up to the last checkpoint among them, never the
     newest entry) into archive files; return the files written."""
-    folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     while True:
         with repo.snapshot():
@@ -196,6 +202,7 @@ def archive_old(repo: AuditRepository, folder: Path, *, cutoff: float, now: floa
                 return written
             upto = max(inside)
             entries = [e for e in entries if e.seq <= upto]
+        folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"audit-{entries[0].seq:012d}-{upto:012d}.jsonl"
         previous = refs[-1].digest if refs else ""
         _write_durably(path, entries, marks, previous, now)
@@ -220,6 +227,41 @@ def _write_durably(
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+async def archive_periodically(
+    open_repo: Callable[[], AuditRepository],
+    folder: Path,
+    *,
+    retention_s: float,
+    interval_s: float,
+    stop: asyncio.Event,
+    clock: Callable[[], float],
+    on_done: Callable[[list[Path]], None] | None = None,
+) -> None:
+    """The daemon's retention: every ``interval_s`` (the first time at start), archive what
+    is older than ``retention_s``, on a thread with its own connection."""
+
+    def once() -> list[Path]:
+        repo = open_repo()
+        try:
+            now = clock()
+            return archive_old(repo, folder, cutoff=now - retention_s, now=now)
+        finally:
+            repo.close()
+
+    while not stop.is_set():
+        try:
+            written = await asyncio.to_thread(once)
+        except Exception as exc:  # noqa: BLE001 - retention must not stop the daemon
+            log.warning("audit_archive_failed", error=repr(exc))
+        else:
+            for path in written:
+                log.info("audit_archived", file=str(path))
+            if on_done is not None:
+                on_done(written)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
 
 
 # -- verification across archives and the live log ---------------------------------------------

@@ -121,6 +121,7 @@ class AuditConfig:
     checkpoint_every_s: float = 300.0
     max_body_bytes: int = 65536
     retention_days: float = 90.0
+    archive_every_s: float = 3600.0
     archive_dir: Path = Path("var/audit-archive")
 
 
@@ -333,6 +334,8 @@ def _check_audit(audit: AuditConfig, problems: list[Problem]) -> None:
         problems.append(Problem("audit.max_body_bytes", "must be at least 256"))
     if audit.retention_days <= 0:
         problems.append(Problem("audit.retention_days", "must be positive"))
+    if audit.archive_every_s < 0:
+        problems.append(Problem("audit.archive_every_s", "must be 0 (off) or positive"))
     for name in ("signing_key_env", "hash_key_env"):
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", getattr(audit, name)):
             problems.append(Problem(f"audit.{name}", "must be an environment variable name"))

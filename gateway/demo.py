@@ -35,6 +35,7 @@ from gateway.audit_archive import verify_all
 from gateway.audit_keys import Signer, public_key_b64
 from gateway.canonical import record_from_json
 from gateway.config import (
+    AuditConfig,
     DeliveryConfig,
     GatewayConfig,
     IntakeConfig,
@@ -142,6 +143,7 @@ def _config(folder: Path, portal_url: str) -> GatewayConfig:
             concurrency=32, batch_size=128, retry=RetryConfig(base_delay_s=0.2, max_delay_s=5)
         ),
         logging=LoggingConfig(),
+        audit=AuditConfig(archive_dir=folder / "audit-archive"),
     )
 
 
@@ -151,7 +153,7 @@ def _check_audit(folder: Path, config: GatewayConfig, signer: Signer, report: De
     try:
         checked = verify_all(
             repo,
-            folder / "audit-archive",
+            config.audit.archive_dir,
             public_key=signer.public,
             max_gap=config.audit.checkpoint_every_entries,
         )

@@ -8,6 +8,7 @@ exported file (checked by the standalone ``tools/verify_audit.py``).
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import sqlite3
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from gateway.audit import AuditEntry, Finding, VerifyReport, canonical_bytes, chain_hash
-from gateway.audit_archive import archive_old, export_jsonl, verify_all
+from gateway.audit_archive import archive_old, archive_periodically, export_jsonl, verify_all
 from gateway.audit_keys import public_key_b64
 from gateway.store.audit_sqlite import SqliteAuditRepository
 from tests.audit_support import EVERY, ROOT, SIGNER, copy_log, make_log, run_standalone
@@ -311,3 +312,27 @@ def test_standalone_rewritten_chain_and_replaced_archive(pristine: Path, tmp_pat
 def make_other(tmp_path: Path) -> Path:
     """Another gateway's log of the same shape (its archives are valid files, not ours)."""
     return make_log(tmp_path / "other", dossiers=40, tag="other-")
+
+
+async def test_the_daemon_archives_on_its_own(pristine: Path, tmp_path: Path) -> None:
+    path, folder = copy_log(pristine, tmp_path), tmp_path / "archive"
+    stop, done = asyncio.Event(), asyncio.Event()
+    written: list[Path] = []
+
+    def finished(paths: list[Path]) -> None:
+        written.extend(paths)
+        stop.set()  # one round is enough
+        done.set()
+
+    await archive_periodically(
+        lambda: SqliteAuditRepository(path, writable=True),
+        folder,
+        retention_s=25.0,
+        interval_s=3600.0,
+        stop=stop,
+        clock=lambda: 1050.0,  # entries before t=1025 are old
+        on_done=finished,
+    )
+    assert done.is_set()
+    assert [p.name for p in written] == ["audit-000000000001-000000000071.jsonl"]
+    assert verify_db(path, folder).ok
