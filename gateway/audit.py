@@ -34,7 +34,7 @@ import structlog
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from gateway.audit_keys import Checkpoint, Signer, checkpoint_message
+from gateway.audit_keys import Checkpoint, Signer, checkpoint_message, key_id
 from gateway.config import AuditConfig
 from gateway.errors import ConfigError, GatewayError, Problem
 from gateway.masking import mask_value, set_hash_key, set_personal_fields
@@ -267,18 +267,20 @@ def verify_log(
     *,
     start_seq: int = 1,
     start_hash: str = GENESIS_HASH,
-    public_key: Ed25519PublicKey | None = None,
+    public_key: Ed25519PublicKey | Iterable[Ed25519PublicKey] | None = None,
     max_gap: int | None = 1000,
     anchor: tuple[int, str] | None = None,
 ) -> VerifyReport:
     """Check the chain, every checkpoint and the gaps between them; stop at the first bad entry.
 
     ``start_seq``/``start_hash`` continue from an earlier archive (X-Road style). With a
-    ``public_key`` every checkpoint's signature is checked. ``max_gap``: the longest stretch
+    ``public_key`` (one, or several after key rotations, told apart by key id) every
+    checkpoint's signature is checked. ``max_gap``: the longest stretch
     of entries allowed without a checkpoint. ``anchor``: a (seq, head hash) seen elsewhere,
     e.g. in the daemon's ``audit_checkpoint_signed`` log line.
     """
     report = VerifyReport(last_seq=start_seq - 1, last_hash=start_hash)
+    ring = key_ring(public_key)
     marks = {c.seq: c for c in checkpoints if c.seq >= start_seq}
     if anchor is not None:
         marks.setdefault(anchor[0], Checkpoint(anchor[0], 0.0, anchor[1], "anchor", ""))
@@ -286,7 +288,7 @@ def verify_log(
     for entry in entries:
         finding = _check_entry(entry, report)
         if finding is None and entry.seq in marks:
-            finding = _check_mark(marks.pop(entry.seq), entry, trusted, public_key, report)
+            finding = _check_mark(marks.pop(entry.seq), entry, trusted, ring, report)
             trusted = entry.seq if finding is None else trusted
         if finding is None and max_gap is not None and entry.seq - trusted > max_gap:
             finding = Finding(
@@ -308,9 +310,19 @@ def verify_log(
         )
         return report
     report.unsigned_tail = report.last_seq - trusted
-    if public_key is None:
+    if ring is None:
         report.notes.append("signatures not checked: no public key given")
     return report
+
+
+def key_ring(
+    keys: Ed25519PublicKey | Iterable[Ed25519PublicKey] | None,
+) -> dict[str, Ed25519PublicKey] | None:
+    """Public keys by key id (None: signatures are not checked)."""
+    if keys is None:
+        return None
+    listed = [keys] if isinstance(keys, Ed25519PublicKey) else list(keys)
+    return {key_id(k): k for k in listed} or None
 
 
 def _check_entry(entry: AuditEntry, report: VerifyReport) -> Finding | None:
@@ -332,7 +344,7 @@ def _check_mark(
     mark: Checkpoint,
     entry: AuditEntry,
     trusted: int,
-    public_key: Ed25519PublicKey | None,
+    ring: dict[str, Ed25519PublicKey] | None,
     report: VerifyReport,
 ) -> Finding | None:
     if mark.hash != entry.hash:
@@ -344,11 +356,20 @@ def _check_mark(
     if mark.key_id == "anchor":
         return None
     report.checkpoints += 1
-    if public_key is None:
+    if ring is None:
         return None
+    key = ring.get(mark.key_id)
+    if key is None and mark.signature:
+        return Finding(
+            trusted + 1,
+            f"the checkpoint at seq {entry.seq} is signed by "
+            f"key {mark.key_id}, which is not among the public keys given",
+        )
     try:
         signature = base64.b64decode(mark.signature, validate=True)
-        public_key.verify(signature, checkpoint_message(mark.seq, mark.hash, mark.at))
+        if key is None:
+            raise InvalidSignature
+        key.verify(signature, checkpoint_message(mark.seq, mark.hash, mark.at))
     except (InvalidSignature, ValueError):
         why = "is unsigned" if not mark.signature else "has a bad signature"
         return Finding(trusted + 1, f"the checkpoint at seq {entry.seq} {why}")

@@ -271,7 +271,7 @@ def verify_all(
     repo: AuditRepository,
     folder: Path,
     *,
-    public_key: Ed25519PublicKey | None,
+    public_key: Ed25519PublicKey | Iterable[Ed25519PublicKey] | None,
     max_gap: int | None,
     anchor: tuple[int, str] | None = None,
 ) -> VerifyReport:

@@ -53,6 +53,12 @@ def load_public_key(text: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(base64.b64decode(text.strip(), validate=True))
 
 
+def load_public_keys(text: str) -> list[Ed25519PublicKey]:
+    """One or more public keys separated by commas or spaces (the current one and those it
+    replaced, so checkpoints signed before a key rotation still verify)."""
+    return [load_public_key(part) for part in text.replace(",", " ").split()]
+
+
 class Signer:
     """Signs checkpoints with an Ed25519 private key (base64 of its 32-byte seed)."""
 

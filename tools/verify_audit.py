@@ -26,6 +26,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 FORMAT = "dvc-gateway-audit/1"
 CONTEXT = b"dvc-gateway audit checkpoint v1\n"
@@ -44,9 +45,13 @@ def entry_hash(entry: dict[str, Any]) -> str:
     return hashlib.sha256(entry["prev_hash"].encode("ascii") + payload.encode()).hexdigest()
 
 
+def key_id(key: Ed25519PublicKey) -> str:
+    return hashlib.sha256(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()[:16]
+
+
 class Verifier:
-    def __init__(self, key: Ed25519PublicKey | None, max_gap: int | None) -> None:
-        self.key, self.max_gap = key, max_gap
+    def __init__(self, keys: dict[str, Ed25519PublicKey] | None, max_gap: int | None) -> None:
+        self.keys, self.max_gap = keys, max_gap
         self.last_seq: int | None = None
         self.last_hash = ""
         self.trusted = 0
@@ -112,10 +117,13 @@ class Verifier:
             self.pending.remove(c)
             if self.hashes.get(c["seq"]) != c["hash"]:
                 raise Bad(self.trusted + 1, f"checkpoint at seq {c['seq']} signs another head")
-            if self.key is not None:
+            if self.keys is not None:
                 message = CONTEXT + f"{c['seq']}\n{c['hash']}\n{round(c['at'], 6)!r}\n".encode()
                 try:
-                    self.key.verify(base64.b64decode(c["signature"], validate=True), message)
+                    key = self.keys.get(c["key_id"])
+                    if key is None:
+                        raise InvalidSignature  # unsigned, or a key not given
+                    key.verify(base64.b64decode(c["signature"], validate=True), message)
                 except (InvalidSignature, ValueError):
                     raise Bad(
                         self.trusted + 1, f"checkpoint at seq {c['seq']} is not validly signed"
@@ -136,16 +144,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", type=Path, help="audit files, oldest first")
     parser.add_argument(
-        "--public-key", help="base64 Ed25519 public key (omit: no signatures checked)"
+        "--public-key",
+        action="append",
+        default=[],
+        help="base64 Ed25519 public key; repeat it for keys used before a rotation "
+        "(omit: no signatures checked)",
     )
     parser.add_argument(
         "--max-gap", type=int, default=1000, help="most entries between checkpoints (0: no limit)"
     )
     args = parser.parse_args(argv)
-    key = None
+    keys = None
     if args.public_key:
-        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(args.public_key, validate=True))
-    verifier = Verifier(key, args.max_gap or None)
+        loaded = [
+            Ed25519PublicKey.from_public_bytes(base64.b64decode(k, validate=True))
+            for k in args.public_key
+        ]
+        keys = {key_id(k): k for k in loaded}
+    verifier = Verifier(keys, args.max_gap or None)
     previous = ""
     try:
         for path in args.files:
@@ -162,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         f"OK: {verifier.entries} entries, {verifier.checkpoints} checkpoints, "
         f"{len(args.files)} file(s); last seq {verifier.last_seq}, head {verifier.last_hash}"
     )
-    if key is None:
+    if keys is None:
         print("signatures not checked: no public key given")
     return 0
 

@@ -27,7 +27,7 @@ from gateway.audit_archive import (
     search,
     verify_all,
 )
-from gateway.audit_keys import Signer, load_public_key, public_key_b64
+from gateway.audit_keys import Signer, load_public_keys, public_key_b64
 from gateway.config import GatewayConfig, load_config
 from gateway.store.audit_sqlite import SqliteAuditRepository
 
@@ -40,7 +40,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verbs = audit.add_subparsers(required=True, metavar="VERB")
 
     verify = _verb(verbs, "verify", "check the chain, checkpoints and archives; first bad entry")
-    verify.add_argument("--public-key", default=None, help="base64 key (default audit.public_key)")
+    verify.add_argument(
+        "--public-key",
+        default=None,
+        help="base64 key, or several separated by commas (default audit.public_key)",
+    )
     verify.add_argument("--anchor", default=None, help="SEQ:HASH seen elsewhere (e.g. in logs)")
     verify.add_argument(
         "--max-gap",
@@ -106,7 +110,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         report = verify_all(
             repo,
             config.audit.archive_dir,
-            public_key=load_public_key(key_text) if key_text else None,
+            public_key=load_public_keys(key_text) if key_text else None,
             max_gap=args.max_gap or config.audit.checkpoint_every_entries,
             anchor=anchor,
         )

@@ -73,7 +73,19 @@ def test_a_wrong_public_key_is_caught(pristine: Path) -> None:
     finally:
         repo.close()
     assert finding(report).index == 1
-    assert "bad signature" in finding(report).reason
+    assert "not among the public keys given" in finding(report).reason
+
+
+def test_a_forged_signature_is_caught(pristine: Path, tmp_path: Path) -> None:
+    path = copy_log(pristine, tmp_path)
+    with sqlite3.connect(path) as conn:
+        (signature,) = conn.execute(
+            "SELECT signature FROM audit_checkpoints WHERE seq = 21"
+        ).fetchone()
+        forged = ("B" if signature[0] != "B" else "C") + signature[1:]
+        conn.execute("UPDATE audit_checkpoints SET signature = ? WHERE seq = 21", (forged,))
+    found = finding(verify_db(path))
+    assert (found.index, found.reason) == (12, "the checkpoint at seq 21 has a bad signature")
 
 
 # -- attacks on the database -------------------------------------------------------------------
@@ -336,3 +348,38 @@ async def test_the_daemon_archives_on_its_own(pristine: Path, tmp_path: Path) ->
     assert done.is_set()
     assert [p.name for p in written] == ["audit-000000000001-000000000071.jsonl"]
     assert verify_db(path, folder).ok
+
+
+async def test_a_key_rotation_verifies_with_both_public_keys(tmp_path: Path) -> None:
+    from gateway.audit import AuditPolicy
+    from gateway.audit_keys import Signer
+    from gateway.intake import validate_for_portal
+    from gateway.store.contract import Incoming
+    from gateway.store.sqlite import SqliteStore
+    from tests.factories import dossier
+
+    old, new = Signer.generate()[0], Signer.generate()[0]
+    path = tmp_path / "gw.db"
+    for n, signer in enumerate((old, new)):
+        store = await SqliteStore.open(path, now=0.0, audit=AuditPolicy(EVERY, 1e9, signer))
+        try:
+            items = [Incoming("t", dossier(f"H56-{n}-{i}"), f"r{n}-{i}") for i in range(10)]
+            await store.accept(items, now=1.0 + n, validate=validate_for_portal)
+        finally:
+            await store.close()
+    repo = SqliteAuditRepository(path)
+    try:
+        both = verify_all(repo, tmp_path, public_key=[new.public, old.public], max_gap=EVERY)
+        only_new = verify_all(repo, tmp_path, public_key=new.public, max_gap=EVERY)
+    finally:
+        repo.close()
+    assert both.ok, both.finding
+    assert finding(only_new).index == 1
+    assert f"key {old.key_id}" in finding(only_new).reason
+
+    export(path, tmp_path / "all.jsonl")
+    keys = ["--public-key", public_key_b64(new.public), "--public-key", public_key_b64(old.public)]
+    code, out = run_standalone(*keys, "--max-gap", str(EVERY), str(tmp_path / "all.jsonl"))
+    assert code == 0, out
+    code, out = run_standalone(*keys[:2], "--max-gap", str(EVERY), str(tmp_path / "all.jsonl"))
+    assert (code, out.split(":")[0]) == (1, "first bad entry")
