@@ -74,6 +74,16 @@ class AuditQuery:
             return False
         return self.http_status is None or detail.get("http_status") == self.http_status
 
+    def matches_all(self, entry: AuditEntry) -> bool:
+        """Every condition, the engine's included (for entries read from archive files)."""
+        return (
+            (self.since is None or entry.at >= self.since)
+            and (self.until is None or entry.at < self.until)
+            and (not self.dossier_code or entry.dossier_code == self.dossier_code)
+            and (not self.events or entry.event in self.events)
+            and self.matches(entry)
+        )
+
 
 class AuditRepository(Protocol):
     """What a store engine offers for reading and archiving its audit log."""
@@ -97,8 +107,17 @@ class AuditRepository(Protocol):
     def close(self) -> None: ...
 
 
-def search(repo: AuditRepository, query: AuditQuery) -> Iterator[AuditEntry]:
-    return (e for e in repo.find(query) if query.matches(e))
+def search(
+    repo: AuditRepository, query: AuditQuery, archives: Path | None = None
+) -> Iterator[AuditEntry]:
+    """Matching entries in seq order: from the archive files in ``archives`` (if given),
+    then from the live log."""
+    if archives is not None:
+        for ref in repo.archives():
+            path = archives / ref.file_name
+            if path.exists():
+                yield from (e for e in read_audit_file(path).entries if query.matches_all(e))
+    yield from (e for e in repo.find(query) if query.matches(e))
 
 
 # -- the file format ---------------------------------------------------------------------------

@@ -134,7 +134,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     repo = _open(config)
     try:
-        entries = list(repo.find(AuditQuery(dossier_code=args.dossier_code)))
+        query = AuditQuery(dossier_code=args.dossier_code)
+        entries = list(search(repo, query, config.audit.archive_dir))
     finally:
         repo.close()
     if not entries:
@@ -158,7 +159,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     repo = _open(config)
     try:
         found = []
-        for entry in search(repo, query):
+        for entry in search(repo, query, config.audit.archive_dir):
             found.append(entry)
             if len(found) >= args.limit:
                 break
@@ -184,7 +185,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
             query = AuditQuery(since=_when(args.since), until=_when(args.until))
             entries = (
                 e
-                for e in search(repo, query)
+                for e in search(repo, query, config.audit.archive_dir)
                 if e.seq >= args.from_seq and (args.to_seq is None or e.seq <= args.to_seq)
             )
             count = export_csv(entries, out)

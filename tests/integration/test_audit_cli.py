@@ -108,6 +108,13 @@ def test_archive_then_verify_then_tamper(
     code, out = run(capsys, "audit", "verify", "--config", str(config))
     assert code == 0, out
     assert "1 archive file(s) and the live log checked" in out
+    code, out = run(capsys, "audit", "show", CODE, "--config", str(config))
+    assert code == 0
+    assert "received" in out  # from the archive file
+    code, out = run(
+        capsys, "audit", "search", "--config", str(config), "--event", "queued", "--jsonl"
+    )
+    assert len(out.splitlines()) == 12  # archived and live alike
     with sqlite3.connect(tmp_path / "gw.db") as conn:
         conn.execute("DELETE FROM audit WHERE seq = 33")
     code, out = run(capsys, "audit", "verify", "--config", str(config))
