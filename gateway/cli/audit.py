@@ -61,7 +61,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     find = _verb(verbs, "search", "entries by time range, event, route, error")
     find.add_argument("--since", help="ISO time (no offset: Vietnam time)")
     find.add_argument("--until", help="ISO time, exclusive")
-    find.add_argument("--event", action="append", default=[], help="e.g. dead_lettered")
+    find.add_argument(
+        "--event",
+        "--status",
+        dest="event",
+        action="append",
+        default=[],
+        help="the transition, e.g. delivered, retry_scheduled, dead_lettered (repeatable)",
+    )
     find.add_argument("--route", default="")
     find.add_argument("--error-code", default="")
     find.add_argument("--http-status", type=int, default=None)

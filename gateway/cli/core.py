@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 from pathlib import Path
 
@@ -53,6 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
     from gateway.app import build_sources  # noqa: PLC0415 - loads adapters only when asked
+    from gateway.audit import policy_from_config  # noqa: PLC0415
 
     config = load_config(args.config)
     build_sources(config)
@@ -62,6 +64,13 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     print(
         f"  intake  http://{config.intake.host}:{config.intake.port}/api/v1/intake/"
         f"{{{','.join(config.intake.sources)}}}"
+    )
+    audit = config.audit
+    policy = policy_from_config(audit, os.environ)  # a bad or required-but-unset key fails here
+    key = f"key id {policy.signer.key_id}" if policy.signer else "NOT SET: checkpoints unsigned"
+    print(
+        f"  audit   ${audit.signing_key_env} {key}; retention "
+        f"{audit.retention_days:g} days -> {audit.archive_dir}"
     )
     return 0
 

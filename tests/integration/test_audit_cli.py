@@ -133,3 +133,17 @@ def test_keygen_prints_a_usable_pair(capsys: pytest.CaptureFixture[str]) -> None
     mark = signer.sign(1, "0" * 64, 1.0)
     assert public_key_b64(load_public_key(public)) == public_key_b64(signer.public)
     assert mark.key_id == signer.key_id
+
+
+def test_check_config_reports_the_signing_key(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.audit_support import PRIVATE
+
+    monkeypatch.setenv("DVC_GATEWAY_AUDIT_KEY", PRIVATE)
+    code, out = run(capsys, "check-config", "--config", str(config))
+    assert code == 0
+    assert f"key id {SIGNER.key_id}" in out
+    monkeypatch.setenv("DVC_GATEWAY_AUDIT_KEY", "not base64!")
+    assert main(["check-config", "--config", str(config)]) == 2
+    assert "not a base64 Ed25519 seed" in capsys.readouterr().err

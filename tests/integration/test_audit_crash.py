@@ -27,7 +27,6 @@ from tests.integration.test_daemon_crash import (
     feed,
     free_port,
     portal,
-    wait_for_intake,
 )
 
 __all__ = ["portal"]  # the fixture, shared with the daemon crash test
@@ -35,6 +34,20 @@ __all__ = ["portal"]  # the fixture, shared with the daemon crash test
 EVERY = 25
 KILLS = 3
 AFTER_LEASE = {"attempt", "lease_released_at_start", "lease_expired"}
+
+
+async def wait_for_intake(port: int, proc: asyncio.subprocess.Process) -> None:
+    """Wait until the daemon answers /healthz; a refused connection means: not yet. The bound
+    is generous because a busy machine can take long to start a Python process."""
+    async with asyncio.timeout(90), aiohttp.ClientSession() as http:
+        while True:
+            assert proc.returncode is None, "the daemon exited during start-up"
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)  # the process is still binding its socket
 
 
 def write_config(folder: Path, portal_url: str, port: int) -> Path:
