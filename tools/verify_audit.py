@@ -131,6 +131,14 @@ class Verifier:
             self.trusted = max(self.trusted, c["seq"])
             self.checkpoints += 1
 
+    def anchor(self, seq: int, head: str) -> None:
+        """A head seen elsewhere (the daemon's ``audit_checkpoint_signed`` log line)."""
+        assert self.last_seq is not None
+        if seq > self.last_seq:
+            raise Bad(self.last_seq + 1, f"the anchor names seq {seq}: the tail was cut")
+        if seq in self.hashes and self.hashes[seq] != head:
+            raise Bad(seq, f"entry seq {seq} differs from the anchor's head")
+
     def finish(self) -> None:
         assert self.last_seq is not None
         if self.pending:
@@ -151,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         "(omit: no signatures checked)",
     )
     parser.add_argument(
+        "--anchor", help="SEQ:HASH of a head seen elsewhere (e.g. the daemon's log)"
+    )
+    parser.add_argument(
         "--max-gap", type=int, default=1000, help="most entries between checkpoints (0: no limit)"
     )
     args = parser.parse_args(argv)
@@ -168,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
             verifier.file(path, previous)
             previous = hashlib.sha256(path.read_bytes()).hexdigest()
         verifier.finish()
+        if args.anchor:
+            seq, _, head = args.anchor.partition(":")
+            verifier.anchor(int(seq), head)
     except Bad as bad:
         print(bad)
         return 1

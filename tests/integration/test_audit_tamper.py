@@ -186,6 +186,15 @@ def test_a_clean_cut_at_a_checkpoint_needs_the_logged_anchor(
     assert verify_db(path).ok
     found = finding(verify_db(path, anchor=(anchor_seq, anchor_hash)))
     assert found.index == 51
+    export(path, tmp_path / "cut.jsonl")
+    code, out = run_standalone(
+        "--public-key",
+        PUBLIC,
+        "--anchor",
+        f"{anchor_seq}:{anchor_hash}",
+        str(tmp_path / "cut.jsonl"),
+    )
+    assert (code, out.split(":")[1].strip()) == (1, "seq 51")
 
 
 # -- archives ----------------------------------------------------------------------------------
