@@ -1,8 +1,9 @@
 """The composition root: opens every resource in order and closes them in reverse.
 
-``Gateway.running(config)`` is one ``async with``: store, route, delivery worker, intake
-server. Leaving it (on SIGTERM in the daemon) stops intake first, lets the delivery round in
-flight finish within ``grace_s``, then closes the route and the store. Records still leased
+``Gateway.running(config)`` is one ``async with``: store, route (the router over every
+configured road to the portal), delivery worker, intake server. Leaving it (on SIGTERM in
+the daemon) stops intake first, lets the delivery round in flight finish within ``grace_s``,
+then closes the route and the store. Records still leased
 when the grace period ends are released by the store at the next start.
 """
 
@@ -25,8 +26,8 @@ from gateway.audit import policy_from_config, seal_periodically
 from gateway.audit_archive import archive_periodically
 from gateway.config import GatewayConfig
 from gateway.delivery import DeliveryWorker
-from gateway.intake import Intake, IntakeSource
-from gateway.routes.dvcqg_rest import DvcqgRestRoute
+from gateway.intake import Intake, IntakeSource, portal_validator
+from gateway.routes.router import build_router
 from gateway.store.audit_sqlite import SqliteAuditRepository
 from gateway.store.sqlite import SqliteStore
 
@@ -68,11 +69,19 @@ async def running(
     sources = build_sources(config)
     audit = policy_from_config(config.audit, os.environ if environ is None else environ)
     store = await SqliteStore.open(config.store.path, now=clock(), audit=audit)
-    route = DvcqgRestRoute(config.portal)
+    route = build_router(config)
     worker = DeliveryWorker(
         store, route, config.delivery, clock=clock, audit_body_bytes=audit.max_body_bytes
     )
-    intake = Intake(store, sources, config.intake, on_commit=worker.wake, clock=clock)
+    intake = Intake(
+        store,
+        sources,
+        config.intake,
+        on_commit=worker.wake,
+        clock=clock,
+        validate=portal_validator(route.tables),
+        prepare=route.tables.map_raw_status,
+    )
     runner = web.AppRunner(intake.app(), access_log=None, handle_signals=False)
     stop = asyncio.Event()
     delivery_task: asyncio.Task[None] | None = None

@@ -73,6 +73,92 @@ class PortalConfig:
     session_error_codes: tuple[int, ...] = (401,)
     exists_error_codes: tuple[int, ...] = (3, -3)
     max_response_bytes: int = 4 * 1024 * 1024
+    create_strategy: Literal["insert-then-update", "look-up-first"] = "insert-then-update"
+    """Spec §7: (b) insert, update on "đã tồn tại" [C1]; or (a) ``TraCuuHoSo`` first [C1]."""
+
+
+ROUTE_NAMES = ("dvcqg-rest", "xroad-rest", "xroad-soap", "lgsp")
+RouteName = Literal["dvcqg-rest", "xroad-rest", "xroad-soap", "lgsp"]
+
+
+@dataclass(frozen=True, slots=True)
+class XRoadRestConfig:
+    """Route ``xroad-rest``: the DVCQG JSON through a local X-Road REST forwarder (spec §1.2)."""
+
+    forwarder_url: str = ""
+    forward_path: str = "/XrdAdapter/RestService/forward"
+    dstcode: str = "VN:GOV:000.00.00.G22:vpcpdvcprovider"
+    dstcode_in: Literal["header", "query", "both"] = "header"
+
+
+@dataclass(frozen=True, slots=True)
+class XRoadMemberConfig:
+    """An X-Road member or subsystem identifier (x-road-protocol.md §1.3)."""
+
+    instance: str = "VN"
+    member_class: str = "GOV"
+    member_code: str = ""
+    subsystem_code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class XRoadSoapConfig:
+    """Route ``xroad-soap``: X-Road message protocol 4.0 to our own security server."""
+
+    security_server_url: str = ""
+    client: XRoadMemberConfig = field(default_factory=XRoadMemberConfig)
+    provider: XRoadMemberConfig = field(
+        default_factory=lambda: XRoadMemberConfig(
+            member_code="000.00.00.G22", subsystem_code="vpcpdvcprovider"
+        )
+    )
+    service_version: str = "v1"
+    timeout_s: float = 120.0
+    connect_timeout_s: float = 10.0
+    verify_tls: bool = True
+    tls_client_cert: str = ""
+    tls_client_key: str = ""
+    max_response_bytes: int = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LgspConfig:
+    """Route ``lgsp``: the DVCQG JSON through a provincial LGSP (spec §1.3)."""
+
+    base_url: str = ""
+    auth: Literal["wso2", "lgspaccesstoken"] = "wso2"
+    token_path: str = "/token"  # noqa: S105 - a URL path, not a secret
+    portal_prefix: str = "/dvcqg"
+    consumer_key: str = ""
+    consumer_secret: str = ""
+    access_key: str = ""
+    secret_key: str = ""
+    app_name: str = ""
+    partner_code: str = ""
+    partner_code_cus: str = ""
+    token_ttl_s: float = 3000.0
+
+
+@dataclass(frozen=True, slots=True)
+class MappingsConfig:
+    """CSV mapping tables (``local,dvcqg`` per line); an empty path means no table."""
+
+    procedures: str = ""
+    agencies: str = ""
+    statuses: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RoutesConfig:
+    """Which road to the portal each agency takes, and what each road needs."""
+
+    default: RouteName = "dvcqg-rest"
+    agencies: Mapping[str, str] = field(default_factory=dict)
+    sync_derived_dossiers: bool = False
+    xroad_rest: XRoadRestConfig = field(default_factory=XRoadRestConfig)
+    xroad_soap: XRoadSoapConfig = field(default_factory=XRoadSoapConfig)
+    lgsp: LgspConfig = field(default_factory=LgspConfig)
+    mappings: MappingsConfig = field(default_factory=MappingsConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +220,7 @@ class GatewayConfig:
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    routes: RoutesConfig = field(default_factory=RoutesConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
 
 
@@ -308,6 +395,7 @@ def _check_values(config: GatewayConfig, problems: list[Problem]) -> None:
         problems.append(Problem("delivery.retry", "need 0 < base_delay_s <= max_delay_s"))
     if retry.max_attempts < 1:
         problems.append(Problem("delivery.retry.max_attempts", "must be at least 1"))
+    _check_routes(config.routes, problems)
     _check_audit(config.audit, problems)
     intake = config.intake
     if not 0 <= intake.port <= 65535:
@@ -323,6 +411,54 @@ def _check_values(config: GatewayConfig, problems: list[Problem]) -> None:
             problems.append(
                 Problem(f"intake.sources.{name}", "name must be lowercase letters, digits, - or _")
             )
+
+
+def _check_routes(routes: RoutesConfig, problems: list[Problem]) -> None:
+    """Every agency names a known route, and every route in use has what it needs."""
+    for agency, name in routes.agencies.items():
+        if name not in ROUTE_NAMES:
+            problems.append(
+                Problem(f"routes.agencies.{agency}", f"must be one of {', '.join(ROUTE_NAMES)}")
+            )
+    problems.extend(route_problems(routes, {routes.default, *routes.agencies.values()}))
+
+
+_XROAD_CODE = re.compile(r"[A-Za-z0-9'()+,\-.=?]+")
+"""Characters X-Road allows in an identifier part (PR-MESS §2.7 [S])."""
+
+
+def route_problems(routes: RoutesConfig, used: set[str]) -> list[Problem]:
+    """What the routes in ``used`` lack (``translate --route`` asks for one route)."""
+    problems: list[Problem] = []
+    needs = {
+        "xroad-rest": ("routes.xroad_rest.forwarder_url", routes.xroad_rest.forwarder_url),
+        "xroad-soap": (
+            "routes.xroad_soap.security_server_url",
+            routes.xroad_soap.security_server_url,
+        ),
+        "lgsp": ("routes.lgsp.base_url", routes.lgsp.base_url),
+    }
+    for name, (path, url) in needs.items():
+        if name in used and not url.startswith(("http://", "https://")):
+            problems.append(Problem(path, f"route {name} is in use: needs an http(s) URL"))
+    if "xroad-soap" in used:
+        for who in ("client", "provider"):
+            member = getattr(routes.xroad_soap, who)
+            for part in ("instance", "member_class", "member_code", "subsystem_code"):
+                value = getattr(member, part)
+                if (value or part != "subsystem_code") and not _XROAD_CODE.fullmatch(value):
+                    problems.append(
+                        Problem(
+                            f"routes.xroad_soap.{who}.{part}",
+                            "must be A-Z a-z 0-9 ' ( ) + , - . = ? only, and not empty",
+                        )
+                    )
+    lgsp = routes.lgsp
+    if "lgsp" in used and lgsp.auth == "wso2" and not lgsp.consumer_key:
+        problems.append(Problem("routes.lgsp.consumer_key", "needed for auth: wso2"))
+    if "lgsp" in used and lgsp.auth == "lgspaccesstoken" and not lgsp.access_key:
+        problems.append(Problem("routes.lgsp.access_key", "needed for auth: lgspaccesstoken"))
+    return problems
 
 
 def _check_audit(audit: AuditConfig, problems: list[Problem]) -> None:

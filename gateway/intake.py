@@ -26,7 +26,9 @@ from aiohttp import web
 
 from adapters.contract import Adapter
 from gateway.config import IntakeConfig
-from gateway.encoders.dvcqg_json import encode_dossier, encode_step
+from gateway.contract_check import check_message
+from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
+from gateway.encoders.mapping import MappingTables
 from gateway.errors import TranslationError
 from gateway.model import Dossier, ProgressStep, Record
 from gateway.store.contract import Incoming, Receipt, Rejected, Store
@@ -51,6 +53,26 @@ def validate_for_portal(record: Record) -> None:
         encode_step(record)
 
 
+def portal_validator(tables: MappingTables) -> Callable[[Record], None]:
+    """:func:`validate_for_portal` after the mapping tables, plus the contract check of the
+    encoded item: an unknown local code or a contract violation is quarantined at intake."""
+
+    def validate(record: Record) -> None:
+        record = tables.apply(record)
+        if isinstance(record, Dossier):
+            item = encode_dossier(record)
+            body = envelope(session="-", agency_code=record.agency_code, service="DongBoHoSoMC",
+                            data=[item], updating=False)  # fmt: skip
+            check_message("DongBoHoSoMC.request", body)
+        elif isinstance(record, ProgressStep):
+            body = envelope(session="-", agency_code=record.agency_code,
+                            service="CapNhatTienDoHoSoMC", data=[encode_step(record)],
+                            updating=None)  # fmt: skip
+            check_message("CapNhatTienDoHoSoMC.request", body)
+
+    return validate
+
+
 INTAKE_KEY: web.AppKey[Intake] = web.AppKey("intake")
 
 
@@ -65,7 +87,11 @@ class Intake:
         *,
         on_commit: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        validate: Callable[[Record], None] = validate_for_portal,
+        prepare: Callable[[object], object] = lambda raw: raw,
     ) -> None:
+        self._validate = validate
+        self._prepare = prepare
         self._store = store
         self._sources = sources
         self._config = config
@@ -121,13 +147,13 @@ class Intake:
                 json.dumps(raw, sort_keys=True, ensure_ascii=False).encode()
             ).hexdigest()
             try:
-                record = source.adapter.translate(raw)
+                record = source.adapter.translate(self._prepare(raw))
             except TranslationError as exc:
                 problems[index] = exc
                 items.append(Rejected(source.name, digest, str(exc)))
                 continue
             items.append(Incoming(source.name, record, digest))
-        receipts = await self._store.accept(items, now=self._clock(), validate=validate_for_portal)
+        receipts = await self._store.accept(items, now=self._clock(), validate=self._validate)
         log.info(
             "intake_committed", source=source.name, records=len(records), rejected=len(problems)
         )

@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import audit, core
+from gateway.cli import audit, core, translate
 from gateway.errors import ConfigError, GatewayError
 
-COMMAND_MODULES = (core, audit)
+COMMAND_MODULES = (core, translate, audit)
 """Every module that adds verbs; each has ``register(subparsers)``."""
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import structlog
 
 from gateway import logs
-from gateway.config import load_config
+from gateway.config import ROUTE_NAMES, load_config
 
 log = structlog.get_logger("gateway.cli")
 
@@ -49,15 +49,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="keep the demo's database in this folder instead of a temporary one",
     )
+    demo.add_argument(
+        "--route",
+        choices=ROUTE_NAMES,
+        default="dvcqg-rest",
+        help="the road to the simulated portal (default dvcqg-rest)",
+    )
     demo.set_defaults(func=_cmd_demo)
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
     from gateway.app import build_sources  # noqa: PLC0415 - loads adapters only when asked
     from gateway.audit import policy_from_config  # noqa: PLC0415
+    from gateway.mappings import load_tables  # noqa: PLC0415
 
     config = load_config(args.config)
     build_sources(config)
+    load_tables(config.routes.mappings)
     print(f"{args.config}: OK")
     print(f"  portal  {config.portal.base_url} (user {config.portal.username})")
     print(f"  store   {config.store.path}")
@@ -65,6 +73,8 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
         f"  intake  http://{config.intake.host}:{config.intake.port}/api/v1/intake/"
         f"{{{','.join(config.intake.sources)}}}"
     )
+    agencies = ", ".join(f"{a} -> {r}" for a, r in config.routes.agencies.items())
+    print(f"  routes  default {config.routes.default}" + (f"; {agencies}" if agencies else ""))
     audit = config.audit
     policy = policy_from_config(audit, os.environ)  # a bad or required-but-unset key fails here
     key = f"key id {policy.signer.key_id}" if policy.signer else "NOT SET: checkpoints unsigned"
@@ -118,4 +128,4 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo  # noqa: PLC0415
 
-    return run_demo(records=args.records, seed=args.seed, keep=args.keep)
+    return run_demo(records=args.records, seed=args.seed, keep=args.keep, route=args.route)

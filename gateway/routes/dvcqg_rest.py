@@ -1,9 +1,16 @@
 """Route ``dvcqg-rest``: the DVCQG adapter's JSON services over HTTPS (spec §3).
 
 Login at ``login_path`` gives a session that is cached for ``session_ttl_s`` and renewed
-when the portal reports it expired (once per call). Create-or-update follows spec §7
-strategy (b): a dossier the portal is not known to hold goes with ``isUpdating = "False"``;
-if the portal answers "đã tồn tại" (already exists) it is sent again as an update.
+when the portal reports it expired (once per call). Create-or-update follows spec §7, as
+``portal.create_strategy`` says: ``insert-then-update`` (strategy b: a dossier the portal is
+not known to hold goes with ``isUpdating = "False"``; if the portal answers "đã tồn tại" it
+is sent again as an update) or ``look-up-first`` (strategy a: ``TraCuuHoSo`` decides).
+Every request body is checked against its contract (:mod:`gateway.contract_check`) before
+it is sent; a violation is a :class:`~gateway.errors.TranslationError` (quarantine).
+
+The X-Road REST forward and LGSP routes reuse this class: they change where a path is sent
+(:meth:`DvcqgRestRoute._url`), add headers (:meth:`DvcqgRestRoute._auth_headers`) and
+renew their own tokens (:meth:`DvcqgRestRoute._refused_auth`).
 
 This module is the aiohttp boundary: every aiohttp or timeout exception becomes a
 :class:`~gateway.errors.RetryableDeliveryError` here.
@@ -24,6 +31,7 @@ import structlog
 
 from gateway.audit_attempts import note_request
 from gateway.config import PortalConfig
+from gateway.contract_check import check_message
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
 from gateway.errors import (
     PermanentDeliveryError,
@@ -34,9 +42,11 @@ from gateway.model import Dossier, ProgressStep
 from gateway.routes.contract import Sent
 
 log = structlog.get_logger("gateway.routes.dvcqg_rest")
+Json = dict[str, Any]
 
 DOSSIER_SERVICE = "DongBoHoSoMC"
 PROGRESS_SERVICE = "CapNhatTienDoHoSoMC"
+LOOKUP_SERVICE = "TraCuuHoSo"
 _EXISTS_PHRASE = "đã tồn tại"
 
 
@@ -69,6 +79,8 @@ class DvcqgRestRoute:
     async def send_dossiers(self, dossiers: Sequence[Dossier], *, on_portal: bool) -> Sent:
         agency = _one_agency(dossiers)
         items = [encode_dossier(d) for d in dossiers]
+        if not on_portal and self._config.create_strategy == "look-up-first":
+            return await self._send_after_look_up(agency, items)
         try:
             return await self._call(DOSSIER_SERVICE, agency, items, updating=on_portal)
         except PermanentDeliveryError as exc:
@@ -81,6 +93,23 @@ class DvcqgRestRoute:
         items = [encode_step(s) for s in steps]
         return await self._call(PROGRESS_SERVICE, _one_agency(steps), items, updating=None)
 
+    async def _send_after_look_up(self, agency: str, items: list[dict[str, Any]]) -> Sent:
+        """Spec §7 strategy (a): ``TraCuuHoSo`` for each dossier, then creates and updates."""
+        known = [await self.look_up(agency, item["MaHoSo"]) for item in items]
+        sent: Sent | None = None
+        for updating in (False, True):
+            group = [item for item, on in zip(items, known, strict=True) if on is updating]
+            if group:
+                sent = await self._call(DOSSIER_SERVICE, agency, group, updating=updating)
+        assert sent is not None
+        return sent
+
+    async def look_up(self, agency: str, dossier_code: str) -> bool:
+        """``TraCuuHoSo``: does the portal hold this dossier (non-empty ``result``)?"""
+        payload = await self._call_payload(LOOKUP_SERVICE, agency, {"mahoso": dossier_code})
+        result = payload.get("result")
+        return isinstance(result, list) and bool(result)
+
     def _already_exists(self, exc: PermanentDeliveryError) -> bool:
         codes = {str(c) for c in self._config.exists_error_codes}
         return exc.code in codes and _EXISTS_PHRASE in exc.message.lower()
@@ -88,24 +117,38 @@ class DvcqgRestRoute:
     async def _call(
         self, service: str, agency: str, data: list[dict[str, Any]], *, updating: bool | None
     ) -> Sent:
+        def build(session: str) -> dict[str, Any]:
+            return envelope(
+                session=session, agency_code=agency, service=service, data=data, updating=updating
+            )
+
+        status, code, message, _ = await self._with_session(service, build)
+        return Sent(status, code, message, updated=bool(updating))
+
+    async def _call_payload(
+        self, service: str, agency: str, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        def build(session: str) -> dict[str, Any]:
+            return {"session": session, "madonvi": agency, "service": service, **params}
+
+        return (await self._with_session(service, build))[3]
+
+    async def _with_session(
+        self, service: str, build: Callable[[str], dict[str, Any]]
+    ) -> tuple[int, str, str, dict[str, Any]]:
+        """Send ``build(session)``; on an expired session log in again, once."""
+        # A contract violation quarantines the record before any login or send; the real
+        # body differs from this one only by the session.
+        check_message(f"{service}.request", build("(session)"))
         for attempt in (1, 2):
             session = await self._current_session()
-            body = envelope(
-                session=session,
-                agency_code=agency,
-                service=service,
-                data=data,
-                updating=updating,
-            )
             try:
-                status, code, message = await self._post(self._config.service_path, body)
+                return await self._exchange(self._config.service_path, build(session))
             except SessionExpiredError:
                 self._session = None
                 if attempt == 2:
                     raise
-                log.info("portal_session_expired", service=service)
-                continue
-            return Sent(status, code, message, updated=bool(updating))
+                log.info("portal_session_expired", service=service, route=self.name)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _current_session(self) -> str:
@@ -113,9 +156,8 @@ class DvcqgRestRoute:
             if self._session is not None and self._clock() < self._session_until:
                 return self._session
             body = {"username": self._config.username, "password": self._config.password}
-            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
             try:
-                _, _, _, payload = await self._exchange(self._config.login_path, data)
+                _, _, _, payload = await self._exchange(self._config.login_path, body)
             except PermanentDeliveryError as exc:
                 # Wrong credentials are an operator's fix, not the record's fault: keep it.
                 raise RetryableDeliveryError(
@@ -129,27 +171,40 @@ class DvcqgRestRoute:
             log.info("portal_logged_in")
             return session
 
-    async def _post(self, path: str, body: dict[str, Any]) -> tuple[int, str, str]:
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        note_request(f"{path} {body.get('service', '')}".strip(), data)
-        status, code, message, _ = await self._exchange(path, data)
-        return status, code, message
+    def _url(self, path: str) -> str:
+        """Where a portal path is sent (the X-Road forwarder and the LGSP change this)."""
+        return self._config.base_url.rstrip("/") + path
 
-    async def _exchange(self, path: str, data: bytes) -> tuple[int, str, str, dict[str, Any]]:
-        url = self._config.base_url.rstrip("/") + path
-        headers = {"Content-Type": "application/json; charset=utf-8"}
-        try:
-            async with self._http.post(url, data=data, headers=headers) as response:
-                raw = await response.content.read(self._config.max_response_bytes + 1)
-                return classify_response(
-                    response.status,
-                    response.headers.get("Content-Type", ""),
-                    response.headers.get("Retry-After"),
-                    raw,
-                    self._config,
-                )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RetryableDeliveryError(f"portal unreachable: {exc!r}") from exc
+    async def _auth_headers(self) -> dict[str, str]:
+        """Headers a gateway in front of the portal wants (the LGSP adds its token)."""
+        return {}
+
+    def _refused_auth(self, http_status: int, headers: Any) -> bool:
+        """The gateway in front refused our own token: True to renew it and send once more."""
+        return False
+
+    def _classify(self, status: int, headers: Any, raw: bytes) -> tuple[int, str, str, Json]:
+        return classify_response(
+            status, headers.get("Content-Type", ""), headers.get("Retry-After"), raw, self._config
+        )
+
+    async def _exchange(self, path: str, body: dict[str, Any]) -> tuple[int, str, str, Json]:
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        if path == self._config.service_path:  # the record's message, for the audit log
+            note_request(f"{path} {body.get('service', '')}".strip(), data)
+        for attempt in (1, 2):
+            headers = {"Content-Type": "application/json; charset=utf-8"}
+            headers.update(await self._auth_headers())
+            try:
+                async with self._http.post(self._url(path), data=data, headers=headers) as response:
+                    raw = await response.content.read(self._config.max_response_bytes + 1)
+                    if attempt == 1 and self._refused_auth(response.status, response.headers):
+                        log.info("gateway_token_expired", route=self.name)
+                        continue
+                    return self._classify(response.status, response.headers, raw)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise RetryableDeliveryError(f"portal unreachable: {exc!r}") from exc
+        raise SessionExpiredError("the gateway in front of the portal refused a fresh token")
 
 
 def _one_agency(records: Sequence[Dossier] | Sequence[ProgressStep]) -> str:

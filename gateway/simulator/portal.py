@@ -26,7 +26,7 @@ from typing import Any, TypedDict
 
 from aiohttp import web
 
-from . import rules
+from . import contracts, lgsp, rules, xroad
 from .catalogue import Catalogue, load_catalogue
 
 logger = logging.getLogger("gateway.simulator")
@@ -51,6 +51,13 @@ class SimulatorSettings:
     session_ttl_s: float = 600.0
     strict_catalogue: bool = True
     max_body_bytes: int = 20 * MIB
+    check_contracts: bool = True
+    """Also validate requests against the JSON Schemas of ``contracts/dvcqg/v1``."""
+    xroad_dstcode: str = "VN:GOV:000.00.00.G22:vpcpdvcprovider"
+    lgsp_consumer_key: str = "lgsp-demo-key"
+    lgsp_consumer_secret: str = "lgsp-demo-secret"  # noqa: S105 - the public simulator default
+    lgsp_access_key: str = "lgsp-demo-access"
+    lgsp_token_ttl_s: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.session_ttl_s <= 0:
@@ -224,6 +231,14 @@ def _required_text(body: Mapping[str, Any], name: str) -> str:
 # -- services -----------------------------------------------------------------------------
 
 
+def _check_contract(call: _Call) -> None:
+    """After the portal's own rules: the JSON Schema of ``contracts/dvcqg/v1``."""
+    if call.runtime.settings.check_contracts:
+        problems = contracts.json_problems({**call.body, "session": "-"})
+        if problems:
+            raise PortalRejection(-1, "; ".join(problems))
+
+
 def _sync_dossiers(call: _Call) -> dict[str, Any]:
     """``DongBoHoSoMC``: create (``isUpdating`` "False") or replace ("True") dossiers."""
     catalogue = (
@@ -232,6 +247,7 @@ def _sync_dossiers(call: _Call) -> dict[str, Any]:
     problems = rules.check_is_updating(call.body.get("isUpdating"))
     problems += rules.check_dossier_data(call.body.get("data"), procedure_codes=catalogue)
     _raise_on(problems)
+    _check_contract(call)
     items: list[dict[str, Any]] = call.body["data"]
     updating = call.body["isUpdating"] == "True"
     known = set(call.state.dossiers)
@@ -249,6 +265,7 @@ def _sync_dossiers(call: _Call) -> dict[str, Any]:
 def _sync_progress(call: _Call) -> dict[str, Any]:
     """``CapNhatTienDoHoSoMC``: append progress items to dossiers already on the portal."""
     _raise_on(rules.check_progress_data(call.body.get("data")))
+    _check_contract(call)
     items: list[dict[str, Any]] = call.body["data"]
     for item in items:
         if item["MaHoSo"] not in call.state.dossiers:
@@ -290,9 +307,11 @@ SERVICES: Mapping[str, Callable[[_Call], dict[str, Any]]] = {
 }
 
 
-def _dispatch(runtime: _Runtime, state: PortalState, body: Mapping[str, Any]) -> dict[str, Any]:
-    """Session, then agency, then service: the first failure is the answer."""
-    if not runtime.sessions.is_valid(body.get("session")):
+def _dispatch(
+    runtime: _Runtime, state: PortalState, body: Mapping[str, Any], *, check_session: bool = True
+) -> dict[str, Any]:
+    """Session, then agency, then contract, then service: the first failure is the answer."""
+    if check_session and not runtime.sessions.is_valid(body.get("session")):
         raise PortalRejection(401, BAD_SESSION)
     madonvi = _required_text(body, "madonvi")
     if madonvi not in runtime.catalogue.agencies:
@@ -302,6 +321,33 @@ def _dispatch(runtime: _Runtime, state: PortalState, body: Mapping[str, Any]) ->
     if handler is None:
         raise PortalRejection(-1, f"Dịch vụ {service} không được hỗ trợ")
     return handler(_Call(runtime, state, madonvi, body))
+
+
+def serve(
+    app: web.Application, body: Mapping[str, Any], *, check_session: bool = True
+) -> dict[str, Any]:
+    """One service call as ``/mapi/g`` runs it, counted in the stats; raises PortalRejection.
+
+    The X-Road SOAP front calls it with ``check_session=False``: there the security server
+    has authenticated the caller and no portal session exists.
+    """
+    runtime, state = app[_RUNTIME_KEY], app[STATE_KEY]
+    service = body.get("service")
+    name = service if isinstance(service, str) and service else NO_SERVICE
+    try:
+        extra = _dispatch(runtime, state, body, check_session=check_session)
+    except PortalRejection as rejection:
+        state.count(name, rejected=True)
+        logger.info(
+            "call_rejected service=%s error_code=%d message=%s",
+            name,
+            rejection.error_code,
+            rejection.message,
+        )
+        raise
+    state.count(name, rejected=False)
+    logger.info("call_accepted service=%s madonvi=%s", name, body.get("madonvi"))
+    return extra
 
 
 # -- HTTP handlers ------------------------------------------------------------------------
@@ -329,24 +375,8 @@ def _same_text(given: object, expected: str) -> bool:
 
 
 async def _handle_service(request: web.Request) -> web.Response:
-    runtime, state = request.app[_RUNTIME_KEY], request.app[STATE_KEY]
     body = await _json_object(request)
-    service = body.get("service")
-    name = service if isinstance(service, str) and service else NO_SERVICE
-    try:
-        extra = _dispatch(runtime, state, body)
-    except PortalRejection as rejection:
-        state.count(name, rejected=True)
-        logger.info(
-            "call_rejected service=%s error_code=%d message=%s",
-            name,
-            rejection.error_code,
-            rejection.message,
-        )
-        raise
-    state.count(name, rejected=False)
-    logger.info("call_accepted service=%s madonvi=%s", name, body["madonvi"])
-    return _answer(0, OK, **extra)
+    return _answer(0, OK, **serve(request.app, body))
 
 
 async def _handle_state(request: web.Request) -> web.Response:
@@ -398,6 +428,21 @@ def create_app(
     app.router.add_get("/_sim/state", _handle_state)
     app.router.add_post("/_sim/reset", _handle_reset)
     app.router.add_post("/_sim/expire-sessions", _handle_expire_sessions)
+    fronts = xroad.Portal(
+        serve=serve, login=_handle_login, service=_handle_service, rejection=PortalRejection
+    )
+    xroad.register(app, fronts, settings.xroad_dstcode)
+    lgsp.register(
+        app,
+        fronts,
+        lgsp.LgspSettings(
+            settings.lgsp_consumer_key,
+            settings.lgsp_consumer_secret,
+            settings.lgsp_access_key,
+            settings.lgsp_token_ttl_s,
+        ),
+        clock=clock,
+    )
     return app
 
 

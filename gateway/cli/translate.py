@@ -1,0 +1,174 @@
+"""``dvc-gateway translate``: print exactly what would be sent for some input records.
+
+A dry run for vendors checking their mapping: each input record goes through the adapter,
+the mapping tables, the encoder and the contract check, and the wire message (method, URL,
+headers, body) of the route it would take is printed, or the reason it would be rejected
+or quarantined. Nothing is stored and nothing is sent. Placeholders stand for what only
+exists at send time: ``<session>`` (from the portal login), ``<token>`` (from the LGSP) and
+the X-Road message id (a fresh UUID per attempt). A dossier is shown as a create
+(``isUpdating = "False"``); a result is shown as the dossier update it makes when the input
+holds the dossier before it, and always with its closing step.
+
+Exit code 0 when every record would be sent, 1 when any would be rejected or quarantined.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from adapters import registry
+from gateway.config import ROUTE_NAMES, GatewayConfig, RouteName, load_config, route_problems
+from gateway.contract_check import check_message
+from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
+from gateway.errors import ConfigError, TranslationError
+from gateway.mappings import load_tables
+from gateway.model import Dossier, ProgressStep, Record, Result, apply_result
+from gateway.routes.lgsp import access_token_header
+from gateway.routes.xroad_rest import forward_headers, forward_url
+from gateway.routes.xroad_soap import NO_SESSION, build_envelope
+
+MAX_INPUT_BYTES = 50 * 1024 * 1024
+SESSION = "<session>"
+MESSAGE_ID = "<x-road-message-id>"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``translate`` to the ``dvc-gateway`` parser."""
+    parser = sub.add_parser("translate", help="print the wire messages for input records")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--adapter", required=True, help="an installed adapter, e.g. canonical")
+    parser.add_argument("--input", type=Path, required=True, help="a JSON array (or object)")
+    parser.add_argument(
+        "--route",
+        choices=ROUTE_NAMES,
+        default=None,
+        help="force this route (default: the configured route per agency)",
+    )
+    parser.set_defaults(func=_cmd_translate)
+
+
+def _cmd_translate(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.route is not None:
+        problems = route_problems(config.routes, {args.route})
+        if problems:
+            raise ConfigError(problems)
+    raw = args.input.read_bytes()[: MAX_INPUT_BYTES + 1]
+    if len(raw) > MAX_INPUT_BYTES:
+        print(f"error: {args.input} is larger than {MAX_INPUT_BYTES} bytes", file=sys.stderr)
+        return 2
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"error: {args.input} is not UTF-8 JSON: {exc}", file=sys.stderr)
+        return 2
+    records = document if isinstance(document, list) else [document]
+    ok = True
+    for text, fine in translate(config, args.adapter, records, args.route):
+        print(text)
+        ok = ok and fine
+    return 0 if ok else 1
+
+
+def translate(
+    config: GatewayConfig, adapter_name: str, raws: list[Any], route: RouteName | None
+) -> Iterator[tuple[str, bool]]:
+    """``(text, would be sent)`` for every input record, in order."""
+    options: dict[str, Any] = {}
+    for source in config.intake.sources.values():
+        if source.adapter == adapter_name:
+            options = dict(source.options)
+            break
+    adapter = registry.create(adapter_name, options, "translate")
+    tables = load_tables(config.routes.mappings)
+    snapshots: dict[str, Dossier] = {}
+    for index, raw in enumerate(raws):
+        title = f"# record {index}"
+        try:
+            record = tables.apply(adapter.translate(tables.map_raw_status(raw)))
+            chosen = route or _route_name(config, record.agency_code)
+            derived = isinstance(record, Dossier) and bool(record.origin_dossier_code)
+            if derived and not config.routes.sync_derived_dossiers:
+                yield f"{title}: not synced: derived inter-agency dossier (spec §1.5)\n", True
+                continue
+            messages = list(_messages(record, snapshots))
+            texts = [_wire(config, chosen, body, issue) for body, issue in messages]
+        except TranslationError as exc:
+            yield f"{title}: quarantined or rejected: {exc}\n", False
+            continue
+        head = f"{title}: {record.kind} {record.dossier_code} -> route {chosen}"
+        yield "\n".join([head, *texts]), True
+
+
+def _route_name(config: GatewayConfig, agency: str) -> RouteName:
+    name = config.routes.agencies.get(agency, config.routes.default)
+    assert name in ROUTE_NAMES
+    return name  # type: ignore[return-value]
+
+
+def _messages(
+    record: Record, snapshots: dict[str, Dossier]
+) -> Iterator[tuple[dict[str, Any], str]]:
+    code = record.dossier_code
+    if isinstance(record, Dossier):
+        snapshots[code] = record
+        yield _dossier_body(record), code
+    elif isinstance(record, ProgressStep):
+        yield _step_body(record), code
+    elif isinstance(record, Result):
+        snapshot = snapshots.get(code)
+        if snapshot is not None:
+            update, closing = apply_result(snapshot, record)
+            body = _dossier_body(update)
+            body["isUpdating"] = "True"
+            yield body, code
+        else:
+            closing = apply_result(_placeholder(record), record)[1]
+        yield _step_body(closing), code
+
+
+def _placeholder(result: Result) -> Dossier:
+    return Dossier(result.dossier_code, result.agency_code, "", result.status, None, None, "")
+
+
+def _dossier_body(d: Dossier) -> dict[str, Any]:
+    return envelope(session=SESSION, agency_code=d.agency_code, service="DongBoHoSoMC",
+                    data=[encode_dossier(d)], updating=False)  # fmt: skip
+
+
+def _step_body(s: ProgressStep) -> dict[str, Any]:
+    return envelope(session=SESSION, agency_code=s.agency_code, service="CapNhatTienDoHoSoMC",
+                    data=[encode_step(s)], updating=None)  # fmt: skip
+
+
+def _wire(config: GatewayConfig, route: RouteName, body: dict[str, Any], issue: str) -> str:
+    routes = config.routes
+    if route == "xroad-soap":
+        soap = build_envelope(routes.xroad_soap, {**body, "session": NO_SESSION}, issue=issue,
+                              message_id=MESSAGE_ID)  # fmt: skip
+        headers = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'}
+        return _http(routes.xroad_soap.security_server_url, headers, soap.decode("utf-8"))
+    check_message(f"{body['service']}.request", body)
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    path = config.portal.service_path
+    if route == "xroad-rest":
+        url = forward_url(routes.xroad_rest, path)
+        headers.update(forward_headers(routes.xroad_rest))
+    elif route == "lgsp":
+        url = routes.lgsp.base_url.rstrip("/") + routes.lgsp.portal_prefix + path
+        headers["Authorization"] = "Bearer <token>"
+        if routes.lgsp.auth == "lgspaccesstoken":
+            headers["lgspaccesstoken"] = access_token_header(routes.lgsp)[:12] + "...(credential)"
+    else:
+        url = config.portal.base_url.rstrip("/") + path
+    return _http(url, headers, json.dumps(body, ensure_ascii=False, indent=2))
+
+
+def _http(url: str, headers: dict[str, str], body: str) -> str:
+    lines = [f"POST {url}", *(f"{k}: {v}" for k, v in headers.items()), "", body, ""]
+    return "\n".join(lines)

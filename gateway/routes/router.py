@@ -1,0 +1,116 @@
+"""The route the delivery worker sees: picks the configured road per agency (``madonvi``).
+
+``routes.agencies`` maps a ``MaDinhDanh`` to one of ``dvcqg-rest``, ``xroad-rest``,
+``xroad-soap``, ``lgsp``; every other agency takes ``routes.default``. Before a record is
+routed its local codes are mapped to DVCQG codes (:mod:`gateway.encoders.mapping`; an
+unknown code quarantines it, naming the table to extend). Derived inter-agency (liên thông)
+dossiers (``origin_dossier_code`` set) are not synced, so one citizen's submission is not
+counted twice (spec §1.5, [C1]), unless ``routes.sync_derived_dossiers`` is true; their
+progress steps are skipped with them. The skip list lives in memory: after a restart, a
+step of a derived dossier skipped before the restart reaches the portal, which refuses it
+(the dossier is not there) and the step is dead-lettered with that reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import structlog
+
+from gateway.config import GatewayConfig
+from gateway.encoders.mapping import MappingTables
+from gateway.mappings import load_tables
+from gateway.model import Dossier, ProgressStep
+from gateway.routes.contract import Route, Sent
+from gateway.routes.dvcqg_rest import DvcqgRestRoute
+from gateway.routes.lgsp import LgspRoute
+from gateway.routes.xroad_rest import XRoadRestRoute
+from gateway.routes.xroad_soap import XRoadSoapRoute
+
+log = structlog.get_logger("gateway.routes.router")
+
+NOT_SYNCED = "not-synced"
+"""The ``portal_code`` of a record the gateway deliberately did not send."""
+
+
+def build_router(config: GatewayConfig) -> RouterRoute:
+    """The routes the configuration uses, behind one router (raises ConfigError)."""
+    routes_config = config.routes
+    tables = load_tables(routes_config.mappings)
+    used = {routes_config.default, *routes_config.agencies.values()}
+    routes: dict[str, Route] = {}
+    for name in sorted(used):
+        if name == "dvcqg-rest":
+            routes[name] = DvcqgRestRoute(config.portal)
+        elif name == "xroad-rest":
+            routes[name] = XRoadRestRoute(config.portal, routes_config.xroad_rest)
+        elif name == "xroad-soap":
+            routes[name] = XRoadSoapRoute(config.portal, routes_config.xroad_soap)
+        else:
+            routes[name] = LgspRoute(config.portal, routes_config.lgsp)
+    return RouterRoute(
+        routes,
+        default=routes_config.default,
+        agencies=routes_config.agencies,
+        tables=tables,
+        sync_derived=routes_config.sync_derived_dossiers,
+    )
+
+
+class RouterRoute:
+    """Implements the Route protocol by delegating each call to the agency's route."""
+
+    def __init__(
+        self,
+        routes: Mapping[str, Route],
+        *,
+        default: str,
+        agencies: Mapping[str, str] | None = None,
+        tables: MappingTables | None = None,
+        sync_derived: bool = False,
+    ) -> None:
+        if default not in routes:
+            raise ValueError(f"default route {default!r} is not configured")
+        self._routes = dict(routes)
+        self._default = default
+        self._agencies = dict(agencies or {})
+        self._tables = tables or MappingTables()
+        self._sync_derived = sync_derived
+        self._derived: set[str] = set()
+        only = {r.name for r in self._routes.values()}
+        self.name = only.pop() if len(only) == 1 else "router"
+        """The route's own name when only one is configured (what logs and the audit show)."""
+
+    @property
+    def tables(self) -> MappingTables:
+        return self._tables
+
+    def route_for(self, agency: str) -> Route:
+        """The route an agency's records take."""
+        return self._routes[self._agencies.get(agency, self._default)]
+
+    async def send_dossiers(self, dossiers: Sequence[Dossier], *, on_portal: bool) -> Sent:
+        mapped = [self._tables.apply(d) for d in dossiers]
+        if not self._sync_derived:
+            derived = [d for d in mapped if isinstance(d, Dossier) and d.origin_dossier_code]
+            self._derived.update(d.dossier_code for d in derived)
+            mapped = [d for d in mapped if not (isinstance(d, Dossier) and d.origin_dossier_code)]
+            if not mapped:
+                log.info("derived_dossier_not_synced", ma_ho_so=dossiers[0].dossier_code)
+                return Sent(0, NOT_SYNCED, "derived inter-agency dossier: not synced (spec §1.5)")
+        to_send = [d for d in mapped if isinstance(d, Dossier)]
+        return await self.route_for(to_send[0].agency_code).send_dossiers(
+            to_send, on_portal=on_portal
+        )
+
+    async def send_steps(self, steps: Sequence[ProgressStep]) -> Sent:
+        mapped = [self._tables.apply(s) for s in steps]
+        to_send = [s for s in mapped if isinstance(s, ProgressStep)]
+        to_send = [s for s in to_send if s.dossier_code not in self._derived]
+        if not to_send:
+            return Sent(0, NOT_SYNCED, "step of a derived inter-agency dossier: not synced")
+        return await self.route_for(to_send[0].agency_code).send_steps(to_send)
+
+    async def close(self) -> None:
+        for route in self._routes.values():
+            await route.close()
