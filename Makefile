@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint type unit check run simulate bench clean
+.PHONY: demo test lint type unit check run simulate bench bench-audit clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,7 @@ lint: $(STAMP)
 
 type: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy --strict tools/verify_audit.py bench/audit_verify.py
 
 unit: $(STAMP)
 	$(BIN)/pytest
@@ -35,6 +36,9 @@ check: test
 
 bench: $(STAMP)
 	$(BIN)/python bench/delivery.py
+
+bench-audit: $(STAMP)
+	$(BIN)/python bench/audit_verify.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var

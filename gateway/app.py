@@ -12,20 +12,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from aiohttp import web
 
 from adapters import registry
+from gateway.audit import policy_from_config, seal_periodically
+from gateway.audit_archive import archive_periodically
 from gateway.config import GatewayConfig
 from gateway.delivery import DeliveryWorker
 from gateway.intake import Intake, IntakeSource, portal_validator
 from gateway.routes.router import build_router
 from gateway.sources import build_pull_sources
 from gateway.sources.pulling import PullLoop
+from gateway.store.audit_sqlite import SqliteAuditRepository
 from gateway.store.sqlite import SqliteStore
 
 log = structlog.get_logger("gateway.app")
@@ -61,12 +67,17 @@ async def running(
     *,
     grace_s: float = 10.0,
     clock: Callable[[], float] = time.time,
+    environ: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Gateway]:
-    """Run the whole gateway for the duration of the ``async with`` block."""
+    """Run the whole gateway for the duration of the ``async with`` block. Keys (audit
+    signing, join hashes) come from ``environ``, by default the process environment."""
     sources = build_sources(config)
-    store = await SqliteStore.open(config.store.path, now=clock())
+    audit = policy_from_config(config.audit, os.environ if environ is None else environ)
+    store = await SqliteStore.open(config.store.path, now=clock(), audit=audit)
     route = build_router(config)
-    worker = DeliveryWorker(store, route, config.delivery, clock=clock)
+    worker = DeliveryWorker(
+        store, route, config.delivery, clock=clock, audit_body_bytes=audit.max_body_bytes
+    )
     validate = portal_validator(route.tables)
     intake = Intake(
         store,
@@ -82,7 +93,20 @@ async def running(
     sources_stop = asyncio.Event()
     delivery_task: asyncio.Task[None] | None = None
     source_tasks: list[asyncio.Task[None]] = []
+    sealing: asyncio.Future[Any] | None = None
     try:
+        await store.audit_system(
+            "config_loaded",
+            {
+                "config_digest": hashlib.sha256(repr(config).encode()).hexdigest(),
+                "signing_key_id": audit.signer.key_id if audit.signer else "",
+            },
+            now=clock(),
+        )
+        sealing = asyncio.gather(
+            seal_periodically(store.seal_audit, audit.checkpoint_every_s, stop, clock),
+            _retention(config, stop, clock),
+        )
         pulls = build_pull_sources(
             config, store, on_commit=worker.wake, clock=clock, validate=validate
         )
@@ -114,7 +138,12 @@ async def running(
             except TimeoutError:
                 log.warning("delivery_cut_at_grace_period", grace_s=grace_s)
         await route.close()
-        await store.close()
+        if sealing is not None:
+            await sealing
+        try:
+            await store.seal_audit(clock())  # no entry of this run stays unsigned
+        finally:
+            await store.close()
         log.info("gateway_stopped")
 
 
@@ -125,6 +154,22 @@ async def _stop_sources(tasks: list[asyncio.Task[None]], grace_s: float) -> None
             await asyncio.wait_for(task, grace_s)
         except TimeoutError:
             log.warning("source_cut_at_grace_period", task=task.get_name(), grace_s=grace_s)
+
+
+async def _retention(
+    config: GatewayConfig, stop: asyncio.Event, clock: Callable[[], float]
+) -> None:
+    """Move old audit entries to archive files every ``audit.archive_every_s`` (0: never)."""
+    if config.audit.archive_every_s <= 0:
+        return
+    await archive_periodically(
+        lambda: SqliteAuditRepository(config.store.path, writable=True),
+        config.audit.archive_dir,
+        retention_s=config.audit.retention_days * 86400,
+        interval_s=config.audit.archive_every_s,
+        stop=stop,
+        clock=clock,
+    )
 
 
 def _bound_port(runner: web.AppRunner) -> int:

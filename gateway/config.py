@@ -24,6 +24,7 @@ from typing import Any, Literal
 import yaml
 
 from gateway.errors import ConfigError, Problem
+from gateway.masking import DEFAULT_PERSONAL_FIELDS
 
 MAX_CONFIG_BYTES = 1_000_000
 
@@ -238,6 +239,28 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditConfig:
+    """The audit log: signed checkpoints, join-hash key, body size, retention and archives.
+
+    Keys are never written here: ``signing_key_env`` and ``hash_key_env`` *name* the
+    environment variables that hold them (base64 of the Ed25519 seed; any secret bytes).
+    ``public_key`` (base64, not a secret) is what ``audit verify`` checks signatures with.
+    """
+
+    signing_key_env: str = "DVC_GATEWAY_AUDIT_KEY"
+    require_signing: bool = False
+    public_key: str = ""
+    hash_key_env: str = "DVC_GATEWAY_HASH_KEY"
+    personal_fields: tuple[str, ...] = DEFAULT_PERSONAL_FIELDS
+    checkpoint_every_entries: int = 1000
+    checkpoint_every_s: float = 300.0
+    max_body_bytes: int = 65536
+    retention_days: float = 90.0
+    archive_every_s: float = 3600.0
+    archive_dir: Path = Path("var/audit-archive")
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     """The whole configuration."""
 
@@ -248,6 +271,7 @@ class GatewayConfig:
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     routes: RoutesConfig = field(default_factory=RoutesConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -422,6 +446,7 @@ def _check_values(config: GatewayConfig, problems: list[Problem]) -> None:
     if retry.max_attempts < 1:
         problems.append(Problem("delivery.retry.max_attempts", "must be at least 1"))
     _check_routes(config.routes, problems)
+    _check_audit(config.audit, problems)
     intake = config.intake
     if not 0 <= intake.port <= 65535:
         problems.append(Problem("intake.port", "must be a TCP port (0-65535)"))
@@ -519,3 +544,19 @@ def _check_sources(config: GatewayConfig, problems: list[Problem]) -> None:
             problems.append(
                 Problem(f"sources.file_drop.{name}.csv_delimiter", "must be one character")
             )
+
+
+def _check_audit(audit: AuditConfig, problems: list[Problem]) -> None:
+    if audit.checkpoint_every_entries < 1 or audit.checkpoint_every_s <= 0:
+        problems.append(
+            Problem("audit", "checkpoint_every_entries >= 1 and checkpoint_every_s > 0")
+        )
+    if audit.max_body_bytes < 256:
+        problems.append(Problem("audit.max_body_bytes", "must be at least 256"))
+    if audit.retention_days <= 0:
+        problems.append(Problem("audit.retention_days", "must be positive"))
+    if audit.archive_every_s < 0:
+        problems.append(Problem("audit.archive_every_s", "must be 0 (off) or positive"))
+    for name in ("signing_key_env", "hash_key_env"):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", getattr(audit, name)):
+            problems.append(Problem(f"audit.{name}", "must be an environment variable name"))

@@ -17,8 +17,10 @@ from collections.abc import Callable
 
 import structlog
 
+from gateway.audit_attempts import describe_request, take_request
 from gateway.config import DeliveryConfig
 from gateway.errors import DeliveryError, TranslationError
+from gateway.masking import mask_text
 from gateway.model import Dossier
 from gateway.retry import GiveUp, decide
 from gateway.routes.contract import Route
@@ -39,6 +41,7 @@ class DeliveryWorker:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         owner: str | None = None,
+        audit_body_bytes: int = 65536,
     ) -> None:
         self._store = store
         self._route = route
@@ -50,6 +53,7 @@ class DeliveryWorker:
         self._limit = asyncio.Semaphore(config.concurrency)
         self._portal_down = False
         self._round_done = asyncio.Event()
+        self._audit_body_bytes = audit_body_bytes
 
     async def next_round(self) -> None:
         """Wait until the worker finishes its next round (tests and the demo use this)."""
@@ -103,52 +107,58 @@ class DeliveryWorker:
         async with self._limit:
             started = self._clock()
             record = claimed.record
-            bound = log.bind(
+            context = structlog.contextvars.bound_contextvars(
                 ma_ho_so=record.dossier_code,
                 route=self._route.name,
                 attempt=claimed.attempts + 1,
                 record_id=claimed.record_id,
             )
-            try:
-                if isinstance(record, Dossier):
-                    sent = await self._route.send_dossiers([record], on_portal=claimed.on_portal)
-                else:
-                    sent = await self._route.send_steps([record])
-            except TranslationError as exc:
-                bound.warning("record_quarantined", reason=str(exc))
-                return self._outcome(claimed, OutcomeKind.QUARANTINED, started, message=str(exc))
-            except DeliveryError as exc:
-                return self._failed(claimed, exc, started, bound)
-            except Exception as exc:  # noqa: BLE001 - one bad record must not stop the daemon
-                bound.exception("record_crashed_delivery")
-                reason = f"unexpected error while delivering: {exc!r}"
-                return self._outcome(claimed, OutcomeKind.QUARANTINED, started, message=reason)
-            bound.debug("delivery_succeeded", updated=sent.updated)
-            return self._outcome(
-                claimed,
-                OutcomeKind.DELIVERED,
-                started,
-                http_status=sent.http_status,
-                portal_code=sent.portal_code,
-                message=sent.message,
-            )
+            with context:
+                return await self._send(claimed, started)
+
+    async def _send(self, claimed: Claimed, started: float) -> Outcome:
+        """One attempt; lines logged here and in the route carry the record's context."""
+        record = claimed.record
+        take_request()  # a request noted by an earlier attempt in this task is not ours
+        try:
+            if isinstance(record, Dossier):
+                sent = await self._route.send_dossiers([record], on_portal=claimed.on_portal)
+            else:
+                sent = await self._route.send_steps([record])
+        except TranslationError as exc:
+            log.warning("record_quarantined", reason=str(exc))
+            return self._outcome(claimed, OutcomeKind.QUARANTINED, started, message=str(exc))
+        except DeliveryError as exc:
+            return self._failed(claimed, exc, started)
+        except Exception as exc:  # one bad record must not stop the daemon
+            log.exception("record_crashed_delivery")
+            reason = f"unexpected error while delivering: {exc!r}"
+            return self._outcome(claimed, OutcomeKind.QUARANTINED, started, message=reason)
+        log.debug("delivery_succeeded", updated=sent.updated)
+        return self._outcome(
+            claimed,
+            OutcomeKind.DELIVERED,
+            started,
+            http_status=sent.http_status,
+            portal_code=sent.portal_code,
+            message=sent.message,
+        )
 
     def _failed(
         self,
         claimed: Claimed,
         exc: DeliveryError,
         started: float,
-        bound: structlog.typing.FilteringBoundLogger,
     ) -> Outcome:
         now = self._clock()
         decision = decide(exc, claimed.attempts + 1, now, self._config.retry, self._rng)
         if isinstance(decision, GiveUp):
-            bound.warning(
+            log.warning(
                 "record_dead_lettered", reason=decision.reason, error=str(exc), error_code=exc.code
             )
             kind, next_at = OutcomeKind.DEAD, 0.0
         else:
-            bound.debug("delivery_retry_scheduled", error=str(exc), delay_s=decision.at - now)
+            log.debug("delivery_retry_scheduled", error=str(exc), delay_s=decision.at - now)
             kind, next_at = OutcomeKind.RETRY, decision.at
         return self._outcome(
             claimed,
@@ -172,6 +182,11 @@ class DeliveryWorker:
         message: str = "",
     ) -> Outcome:
         now = self._clock()
+        target = digest = body = ""
+        request = take_request()
+        if request is not None:
+            target = request.target
+            digest, body = describe_request(request, self._audit_body_bytes)
         return Outcome(
             record_id=claimed.record_id,
             lease_token=claimed.lease_token,
@@ -181,8 +196,11 @@ class DeliveryWorker:
             next_attempt_at=next_attempt_at,
             http_status=http_status,
             portal_code=portal_code,
-            message=message,
+            message=mask_text(message),
             latency_ms=(now - started) * 1000,
+            request_target=target,
+            request_digest=digest,
+            request_body=body,
         )
 
     def _note_portal_health(self, outcomes: list[Outcome]) -> None:

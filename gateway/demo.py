@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,8 +31,11 @@ from rich.table import Table
 
 from gateway import logs
 from gateway.app import running
+from gateway.audit_archive import verify_all
+from gateway.audit_keys import Signer, public_key_b64
 from gateway.canonical import record_from_json
 from gateway.config import (
+    AuditConfig,
     DeliveryConfig,
     GatewayConfig,
     IntakeConfig,
@@ -50,6 +54,7 @@ from gateway.encoders.dvcqg_json import encode_dossier, encode_step
 from gateway.model import PORTAL_TZ, Dossier, ProgressStep
 from gateway.simulator.onestop import generate_feed, to_json_records
 from gateway.simulator.portal import SimulatorSettings, create_app
+from gateway.store.audit_sqlite import SqliteAuditRepository
 from gateway.store.sqlite import SqliteStore
 
 PUSH_CHUNK = 250
@@ -69,11 +74,15 @@ class DemoReport:
     steps_expected: int = 0
     steps_matching: int = 0
     mismatches: list[str] = field(default_factory=list)
+    audit: str = ""
+    audit_ok: bool = True
+    """The demo sets it from verifying the audit log after the run."""
 
     @property
     def ok(self) -> bool:
         return (
-            not self.mismatches
+            self.audit_ok
+            and not self.mismatches
             and self.dossiers_matching == self.dossiers_expected
             and self.steps_matching == self.steps_expected
             and self.states.get("queued", 0) + self.states.get("leased", 0) == 0
@@ -160,7 +169,34 @@ def demo_config(folder: Path, portal_url: str, route: RouteName = "dvcqg-rest") 
         ),
         logging=LoggingConfig(),
         routes=demo_routes(portal_url, route),
+        audit=AuditConfig(archive_dir=folder / "audit-archive"),
     )
+
+
+def _check_audit(folder: Path, config: GatewayConfig, signer: Signer, report: DemoReport) -> None:
+    """Verify the audit log the run wrote: chain, checkpoints and their signatures."""
+    repo = SqliteAuditRepository(config.store.path)
+    try:
+        checked = verify_all(
+            repo,
+            config.audit.archive_dir,
+            public_key=signer.public,
+            max_gap=config.audit.checkpoint_every_entries,
+        )
+    finally:
+        repo.close()
+    report.audit_ok = checked.ok
+    report.audit = f"OK, {checked.entries} entries" if checked.ok else f"FAILED: {checked.finding}"
+
+
+def _demo_keys(folder: Path, config: GatewayConfig) -> tuple[Signer, dict[str, str]]:
+    """Fresh audit keys for this run; the public key is kept next to the database."""
+    signer, private = Signer.generate()
+    (folder / "audit-public.key").write_text(public_key_b64(signer.public) + "\n")
+    return signer, {
+        config.audit.signing_key_env: private,
+        config.audit.hash_key_env: secrets.token_hex(32),
+    }
 
 
 async def _demo(
@@ -179,12 +215,15 @@ async def _demo(
     report.generated = len(payload)
     started = time.perf_counter()
     try:
-        async with running(demo_config(folder, portal_url, route)) as gateway:
+        config = demo_config(folder, portal_url, route)
+        signer, environ = _demo_keys(folder, config)
+        async with running(config, environ=environ) as gateway:
             intake_url = f"http://127.0.0.1:{gateway.port}/api/v1/intake/canonical"
             report.totals = await _push_and_watch(payload, intake_url, gateway.store, console)
             report.states = await gateway.store.counts()
             report.seconds = time.perf_counter() - started
             await check_portal(portal_url, gateway.store, report)
+        _check_audit(folder, config, signer, report)
     finally:
         await portal.cleanup()
     return report
@@ -280,6 +319,7 @@ def _print_summary(console: Console, report: DemoReport, kept: Path | None) -> N
         ("deliveries per second", f"{rate:.0f}"),
         ("portal check: dossiers", f"{report.dossiers_matching}/{report.dossiers_expected}"),
         ("portal check: progress steps", f"{report.steps_matching}/{report.steps_expected}"),
+        ("audit log: chain and signatures", report.audit),
     ]
     for label, value in rows:
         table.add_row(label, str(value))

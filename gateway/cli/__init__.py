@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import adapters, core, translate
+from gateway.cli import adapters, audit, core, translate
 from gateway.errors import ConfigError, GatewayError
 
-COMMAND_MODULES = (core, translate, adapters)
+COMMAND_MODULES = (core, translate, adapters, audit)
 """Every module that adds verbs; each has ``register(subparsers)``."""
 
 

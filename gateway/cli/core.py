@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 from pathlib import Path
 
@@ -59,6 +60,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
     from gateway.app import build_sources  # noqa: PLC0415 - loads adapters only when asked
+    from gateway.audit import policy_from_config  # noqa: PLC0415
     from gateway.mappings import load_tables  # noqa: PLC0415
     from gateway.sources import check_pull_sources  # noqa: PLC0415
 
@@ -77,6 +79,13 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  routes  default {config.routes.default}" + (f"; {agencies}" if agencies else ""))
     for line in pulled:
         print(f"  source  {line}")
+    audit = config.audit
+    policy = policy_from_config(audit, os.environ)  # a bad or required-but-unset key fails here
+    key = f"key id {policy.signer.key_id}" if policy.signer else "NOT SET: checkpoints unsigned"
+    print(
+        f"  audit   ${audit.signing_key_env} {key}; retention "
+        f"{audit.retention_days:g} days -> {audit.archive_dir}"
+    )
     return 0
 
 

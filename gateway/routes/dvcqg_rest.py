@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from gateway.audit_attempts import note_request
 from gateway.config import PortalConfig
 from gateway.contract_check import check_message
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
@@ -189,6 +190,8 @@ class DvcqgRestRoute:
 
     async def _exchange(self, path: str, body: dict[str, Any]) -> tuple[int, str, str, Json]:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        if path == self._config.service_path:  # the record's message, for the audit log
+            note_request(f"{path} {body.get('service', '')}".strip(), data)
         for attempt in (1, 2):
             headers = {"Content-Type": "application/json; charset=utf-8"}
             headers.update(await self._auth_headers())

@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from gateway.audit_attempts import note_request
 from gateway.config import PortalConfig, XRoadSoapConfig
 from gateway.contract_check import check_message
 from gateway.encoders import xroad_soap
@@ -152,6 +153,7 @@ class XRoadSoapRoute:
         raw = self.build(body, issue=issue, message_id=message_id)
         headers = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'}
         url = self._config.security_server_url
+        note_request(f"soap {body['service']} {message_id}", raw)  # for the audit log
         try:
             async with self._http.post(url, data=raw, headers=headers) as response:
                 answer = await response.content.read(self._config.max_response_bytes + 1)

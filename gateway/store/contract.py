@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.model import Dossier, ProgressStep, Record
 
@@ -104,6 +104,12 @@ class Outcome:
     portal_code: str | None = None
     message: str = ""
     latency_ms: float = 0.0
+    request_target: str = ""
+    """For the audit log: where the request went (the service path or operation)."""
+    request_digest: str = ""
+    """SHA-256 of the exact bytes sent; empty when nothing was sent."""
+    request_body: str = ""
+    """The request as sent, personal data masked (``gateway.audit.describe_request``)."""
 
 
 Validate = Callable[[Record], None]
@@ -150,6 +156,15 @@ class Store(Protocol):
 
     async def counts(self) -> dict[str, int]:
         """Number of records per state."""
+        ...
+
+    async def audit_system(self, event: str, detail: dict[str, Any], *, now: float) -> None:
+        """Audit a change that belongs to no record (configuration loaded or reloaded, a
+        circuit breaker opened or closed) in its own transaction."""
+        ...
+
+    async def seal_audit(self, now: float) -> bool:
+        """Sign the audit head if entries since the last checkpoint are unsigned."""
         ...
 
     async def close(self) -> None: ...

@@ -71,4 +71,24 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_dossier ON audit (dossier_code);
 CREATE INDEX IF NOT EXISTS audit_record ON audit (record_id);
+CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+
+-- Signed heads of the audit chain (gateway/audit.py), written in the same transaction.
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    seq       INTEGER PRIMARY KEY,
+    at        REAL NOT NULL,
+    hash      TEXT NOT NULL,
+    key_id    TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+
+-- Archive files the oldest entries moved to (gateway/audit_archive.py), in order.
+CREATE TABLE IF NOT EXISTS audit_archives (
+    first_seq   INTEGER PRIMARY KEY,
+    last_seq    INTEGER NOT NULL,
+    last_hash   TEXT NOT NULL,
+    file_name   TEXT NOT NULL,
+    file_digest TEXT NOT NULL,
+    created_at  REAL NOT NULL
+);
 """

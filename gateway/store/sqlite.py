@@ -21,10 +21,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.audit import GENESIS_HASH, AuditEntry, canonical_bytes, chain_hash
+from gateway.audit import AuditEntry, AuditPolicy, ChainWriter
+from gateway.audit_attempts import attempt_entries
+from gateway.audit_keys import Checkpoint
 from gateway.canonical import record_from_json, record_to_json
 from gateway.errors import StoreError, TranslationError
+from gateway.masking import mask_text
 from gateway.model import Dossier, ProgressStep, Record, Result, apply_result
+from gateway.store.audit_sqlite import AuditRows, chain_head
 from gateway.store.contract import (
     Claimed,
     Incoming,
@@ -70,16 +74,17 @@ def record_key(record: Record) -> str:
 class SqliteStore:
     """:class:`~gateway.store.contract.Store` on one SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, audit: AuditPolicy | None = None) -> None:
         self._path = path
+        self._audit = audit or AuditPolicy()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._conn: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
 
     @classmethod
-    async def open(cls, path: Path, *, now: float) -> SqliteStore:
+    async def open(cls, path: Path, *, now: float, audit: AuditPolicy | None = None) -> SqliteStore:
         """Open (creating if needed) the database and release leases a dead process left."""
-        store = cls(path)
+        store = cls(path, audit)
         try:
             await store._run(store._open_sync)
             await store._run(lambda: store._release_all_sync(now))
@@ -126,13 +131,14 @@ class SqliteStore:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            tx = _Tx(conn, row[0] + 1 if row else 1, row[1] if row else GENESIS_HASH)
+            writer = ChainWriter(AuditRows(conn), self._audit, chain_head(conn))
+            tx = _Tx(conn, writer)
             yield tx
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        writer.committed()
 
     async def close(self) -> None:
         def close_sync() -> None:
@@ -263,12 +269,14 @@ class SqliteStore:
             "received",
             rid,
             record.dossier_code,
-            {
-                "source": source,
-                "kind": str(record.kind),
-                "raw_digest": raw_digest,
-                "status": record.status.value,
-            },
+            {"source": source, "raw_digest": raw_digest},
+        )
+        tx.audit(
+            now,
+            "translated",
+            rid,
+            record.dossier_code,
+            {"kind": str(record.kind), "status": record.status.value, "event_key": key},
         )
         if isinstance(record, Dossier):
             self._supersede_older(tx, record.dossier_code, rid, now)
@@ -382,26 +390,8 @@ class SqliteStore:
             tx.conn.execute(
                 "UPDATE dossiers SET on_portal = 1 WHERE dossier_code = ?", (dossier_code,)
             )
-        event = {
-            OutcomeKind.DELIVERED: "delivered",
-            OutcomeKind.RETRY: "retry_scheduled",
-            OutcomeKind.DEAD: "dead_lettered",
-            OutcomeKind.QUARANTINED: "quarantined",
-        }[o.kind]
-        detail: dict[str, Any] = {
-            "attempt": attempt,
-            "route": o.route,
-            "latency_ms": round(o.latency_ms, 1),
-        }
-        if o.http_status is not None:
-            detail["http_status"] = o.http_status
-        if o.portal_code is not None:
-            detail["error_code"] = o.portal_code
-        if o.message:
-            detail["message"] = o.message
-        if o.kind is OutcomeKind.RETRY:
-            detail["next_attempt_at"] = round(o.next_attempt_at, 3)
-        tx.audit(o.at, event, o.record_id, dossier_code, detail)
+        for event, detail in attempt_entries(o, attempt):
+            tx.audit(o.at, event, o.record_id, dossier_code, detail)
         return 1
 
     async def release_expired(self, now: float) -> int:
@@ -465,6 +455,35 @@ class SqliteStore:
 
         return await self._run(read_sync)
 
+    async def audit_checkpoints(self) -> list[Checkpoint]:
+        """Every checkpoint of the online log, in order."""
+
+        def read_sync() -> list[Checkpoint]:
+            rows = self.conn.execute(
+                "SELECT seq, at, hash, key_id, signature FROM audit_checkpoints ORDER BY seq"
+            ).fetchall()
+            return [Checkpoint(*row) for row in rows]
+
+        return await self._run(read_sync)
+
+    async def seal_audit(self, now: float) -> bool:
+        """Sign the audit head if its newest entries are not covered by a checkpoint yet."""
+
+        def seal_sync() -> bool:
+            with self._tx() as tx:
+                return tx.seal(now)
+
+        return await self._run(seal_sync)
+
+    async def audit_system(self, event: str, detail: dict[str, Any], *, now: float) -> None:
+        """Audit a change that belongs to no record (configuration loaded, breaker opened)."""
+
+        def write_sync() -> None:
+            with self._tx() as tx:
+                tx.audit(now, event, None, "", detail)
+
+        await self._run(write_sync)
+
     async def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """A read-only query, for operator commands and tests."""
         return await self._run(lambda: self.conn.execute(sql, params).fetchall())
@@ -484,12 +503,11 @@ def _duplicate(
 
 
 class _Tx:
-    """Helpers bound to one open transaction; keeps the audit chain's running hash."""
+    """Helpers bound to one open transaction; audit entries go through the chain writer."""
 
-    def __init__(self, conn: sqlite3.Connection, seq: int, prev_hash: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, writer: ChainWriter) -> None:
         self.conn = conn
-        self._seq = seq
-        self._prev = prev_hash
+        self._writer = writer
 
     def audit(
         self,
@@ -499,24 +517,10 @@ class _Tx:
         dossier_code: str,
         detail: dict[str, Any],
     ) -> None:
-        payload = canonical_bytes(self._seq, at, event, record_id, dossier_code, detail)
-        digest = chain_hash(self._prev, payload)
-        self.conn.execute(
-            "INSERT INTO audit (seq, at, event, record_id, dossier_code, detail, prev_hash, hash)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                self._seq,
-                round(at, 6),
-                event,
-                record_id,
-                dossier_code,
-                json.dumps(detail, sort_keys=True, ensure_ascii=False),
-                self._prev,
-                digest,
-            ),
-        )
-        self._seq += 1
-        self._prev = digest
+        self._writer.append(at, event, record_id, dossier_code, detail)
+
+    def seal(self, at: float) -> bool:
+        return self._writer.seal(at) is not None
 
     def insert_record(
         self, key: str, source: str, record: Record, state: State, now: float, error: str
@@ -538,7 +542,7 @@ class _Tx:
                 now,
                 now,
                 now,
-                error or None,
+                mask_text(error) or None,  # a reason may quote the record
             ),
         )
         assert cur.lastrowid is not None

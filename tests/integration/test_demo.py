@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -14,5 +15,6 @@ def test_demo_passes_its_portal_check(tmp_path: Path, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert "OK: the portal holds exactly what the gateway accepted" in out
     assert "rejected at intake" in out
+    assert re.search(r"audit log: chain and signatures +│ +OK, \d+ entries", out)
     assert (tmp_path / "gateway.db").exists()
     assert (tmp_path / "gateway.log").stat().st_size > 0
