@@ -1,0 +1,616 @@
+"""The PostgreSQL engine of the store contract: several gateway processes share one database.
+
+Same contract and same audit chain as the SQLite engine; what differs is how processes that
+run at the same time stay out of each other's way:
+
+- **Claims** lock dossier rows with ``FOR UPDATE OF d SKIP LOCKED`` and mark the dossier
+  ``in_flight``, so at most one record of a dossier is leased across all processes and no
+  claim ever waits for another. A claimed record is leased only if it is still queued (the
+  ``UPDATE ... WHERE state = 'queued'`` re-reads the latest committed row).
+- **Leases** carry a fencing token from a sequence; a completion whose token is no longer
+  the record's is ignored. Heartbeats extend leases; a killed process's leases expire after
+  ``lease_s`` and the next sweep of any live process returns them to the queue.
+- **No deadlocks by construction**: every transaction that waits for locks takes dossier
+  rows in ``dossier_code`` order first; the audit head row is always locked last.
+- **The audit chain** is written at the end of each transaction under ``SELECT ... FOR
+  UPDATE`` of the one-row ``audit_head`` table, with the same canonical encoding as SQLite
+  (:mod:`gateway.audit`), so the chain never forks.
+- **Wake-ups**: accepting or replaying records sends ``NOTIFY dvc_gateway_queued``;
+  :meth:`PostgresStore.listen` turns it into a call (the worker's ``wake``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from gateway.audit import AuditEntry, canonical_bytes, chain_hash
+from gateway.canonical import record_from_json, record_to_json
+from gateway.errors import StoreError, TranslationError
+from gateway.model import Dossier, ProgressStep, Record, Result, apply_result
+from gateway.store import pg_schema
+from gateway.store.common import (
+    EVENT_OF,
+    STATE_OF,
+    outcome_detail,
+    stale_reason,
+)
+from gateway.store.contract import (
+    Claimed,
+    DeadFilter,
+    DeadLetter,
+    Incoming,
+    Outcome,
+    OutcomeKind,
+    Receipt,
+    Rejected,
+    SourceCursor,
+    State,
+    Validate,
+)
+from gateway.store.sqlite import record_key
+
+CHANNEL = "dvc_gateway_queued"
+
+_CLAIM_SQL = """
+SELECT r.id, r.payload, r.attempts, r.dossier_code, d.on_portal, r.uncertain
+FROM records r JOIN dossiers d ON d.dossier_code = r.dossier_code
+WHERE r.state = 'queued' AND r.next_attempt_at <= $1 AND d.in_flight IS NULL
+  AND (r.kind = 'dossier' OR (
+        d.on_portal
+        AND NOT EXISTS (SELECT 1 FROM records o
+                        WHERE o.dossier_code = r.dossier_code AND o.kind = 'dossier'
+                          AND o.state = 'queued' AND o.id < r.id)
+        AND NOT EXISTS (SELECT 1 FROM records p
+                        WHERE p.dossier_code = r.dossier_code AND p.kind = 'progress'
+                          AND p.state = 'queued'
+                          AND (p.order_at < r.order_at
+                               OR (p.order_at = r.order_at AND p.id < r.id)))))
+ORDER BY r.next_attempt_at, r.id
+LIMIT $2
+FOR UPDATE OF d SKIP LOCKED
+"""
+
+_DEAD_COLUMNS = (
+    "SELECT r.id, r.state, r.kind, r.dossier_code, r.agency_code, r.attempts, "
+    "r.updated_at, r.portal_code, COALESCE(r.last_error, ''), r.payload FROM records r"
+)
+_DEAD_CODES = "SELECT DISTINCT r.dossier_code FROM records r"
+_REPLAY_COLUMNS = (
+    "SELECT r.id, r.kind, r.dossier_code, r.state, d.latest_snapshot_id "
+    "FROM records r LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code"
+)
+
+
+class PostgresStore:
+    """:class:`~gateway.store.contract.Store` on PostgreSQL (asyncpg)."""
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._listener: Any = None
+
+    @classmethod
+    async def open(cls, dsn: str, *, now: float, max_connections: int = 8) -> PostgresStore:
+        """Connect, apply missing migrations. Leases of dead processes expire on their own
+        (``release_expired``): live processes may share the database, so none is released
+        at start."""
+        del now  # the contract's signature; nothing here depends on the time
+        try:
+            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_connections)
+            async with pool.acquire() as conn:
+                await pg_schema.migrate(conn)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StoreError(f"postgresql: {exc}") from exc
+        return cls(pool)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+        await self._pool.close()
+
+    async def listen(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever any process queues records (LISTEN/NOTIFY)."""
+        self._listener = await self._pool.acquire()  # held until close
+
+        def on_notify(*_: object) -> None:
+            callback()
+
+        await self._listener.add_listener(CHANNEL, on_notify)
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[_PgTx]:
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                tx = _PgTx(conn)
+                yield tx
+                await tx.flush_audit()
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"postgresql: {exc}") from exc
+
+    # -- intake -----------------------------------------------------------------------------
+
+    async def accept(
+        self,
+        items: Sequence[Incoming | Rejected],
+        *,
+        now: float,
+        validate: Validate,
+        cursor: SourceCursor | None = None,
+    ) -> list[Receipt]:
+        async with self._tx() as tx:
+            await tx.lock_dossiers(
+                {
+                    i.record.dossier_code: i.record.agency_code
+                    for i in items
+                    if isinstance(i, Incoming)
+                }
+            )
+            receipts = [await self._accept_one(tx, item, now, validate) for item in items]
+            if cursor is not None:
+                await tx.conn.execute(
+                    "INSERT INTO source_cursors (source, value, updated_at) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (source) DO UPDATE SET value = excluded.value,"
+                    " updated_at = excluded.updated_at",
+                    cursor.source,
+                    cursor.value,
+                    now,
+                )
+            if any(r.status == "accepted" for r in receipts):
+                await tx.conn.execute(f"NOTIFY {CHANNEL}")
+            return receipts
+
+    async def get_cursor(self, source: str) -> str | None:
+        async with self._pool.acquire() as conn:
+            value = await conn.fetchval(
+                "SELECT value FROM source_cursors WHERE source = $1", source
+            )
+        return None if value is None else str(value)
+
+    async def _accept_one(
+        self, tx: _PgTx, item: Incoming | Rejected, now: float, validate: Validate
+    ) -> Receipt:
+        if isinstance(item, Rejected):
+            detail = {"source": item.source, "raw_digest": item.raw_digest, "reason": item.reason}
+            tx.audit(now, "intake_rejected", None, "", detail)
+            return Receipt("rejected", (), item.reason)
+        record = item.record
+        key = record_key(record)
+        duplicate = await tx.duplicate(key, item.source, item.raw_digest, record.dossier_code, now)
+        if duplicate:
+            return duplicate
+        if isinstance(record, Result):
+            return await self._accept_result(tx, item, key, now, validate)
+        return await self._insert(tx, item.source, item.raw_digest, record, key, now, validate)
+
+    async def _accept_result(
+        self, tx: _PgTx, item: Incoming, key: str, now: float, validate: Validate
+    ) -> Receipt:
+        result = item.record
+        assert isinstance(result, Result)
+        payload = await tx.conn.fetchval(
+            "SELECT r.payload FROM dossiers d JOIN records r ON r.id = d.latest_snapshot_id "
+            "WHERE d.dossier_code = $1",
+            result.dossier_code,
+        )
+        if payload is None:
+            reason = "$.dossier_code: no dossier snapshot with this code was accepted before"
+            rid = await tx.insert_record(key, item.source, result, State.QUARANTINED, now, reason)
+            detail = {"source": item.source, "raw_digest": item.raw_digest, "reason": reason}
+            tx.audit(now, "quarantined", rid, result.dossier_code, detail)
+            return Receipt("quarantined", (rid,), reason)
+        snapshot = record_from_json(json.loads(payload))
+        assert isinstance(snapshot, Dossier)
+        update, step = apply_result(snapshot, result)
+        first = await self._insert(tx, item.source, item.raw_digest, update, key, now, validate)
+        second = await self._insert(
+            tx, item.source, item.raw_digest, step, record_key(step), now, validate
+        )
+        status = "quarantined" if "quarantined" in (first.status, second.status) else "accepted"
+        return Receipt(status, first.record_ids + second.record_ids, first.reason or second.reason)
+
+    async def _insert(
+        self,
+        tx: _PgTx,
+        source: str,
+        raw_digest: str,
+        record: Dossier | ProgressStep,
+        key: str,
+        now: float,
+        validate: Validate,
+    ) -> Receipt:
+        code = record.dossier_code
+        duplicate = await tx.duplicate(key, source, raw_digest, code, now)
+        if duplicate:
+            return duplicate
+        base = {"source": source, "raw_digest": raw_digest}
+        try:
+            validate(record)
+        except TranslationError as exc:
+            reason = str(exc)
+            rid = await tx.insert_record(key, source, record, State.QUARANTINED, now, reason)
+            tx.audit(now, "quarantined", rid, code, {**base, "reason": reason})
+            return Receipt("quarantined", (rid,), reason)
+        if isinstance(record, Dossier):
+            latest = await tx.conn.fetchval(
+                "SELECT r.status FROM dossiers d JOIN records r ON r.id = d.latest_snapshot_id "
+                "WHERE d.dossier_code = $1",
+                code,
+            )
+            stale = stale_reason(latest, record.status)
+            if stale is not None:
+                rid = await tx.insert_record(key, source, record, State.SUPERSEDED, now, stale)
+                tx.audit(now, "superseded", rid, code, {**base, "reason": "status_backwards"})
+                return Receipt("accepted", (rid,), stale)
+        rid = await tx.insert_record(key, source, record, State.QUEUED, now, "")
+        detail = {**base, "kind": str(record.kind), "status": record.status.value}
+        tx.audit(now, "received", rid, code, detail)
+        if isinstance(record, Dossier):
+            older = await tx.conn.fetch(
+                "UPDATE records SET state = 'superseded', updated_at = $3 WHERE dossier_code = $1"
+                " AND kind = 'dossier' AND state = 'queued' AND id < $2 RETURNING id",
+                code,
+                rid,
+                now,
+            )
+            for row in sorted(older, key=lambda r: int(r[0])):
+                tx.audit(now, "superseded", row[0], code, {"by": rid})
+            await tx.conn.execute(
+                "UPDATE dossiers SET latest_snapshot_id = $2, agency_code = $3 "
+                "WHERE dossier_code = $1",
+                code,
+                rid,
+                record.agency_code,
+            )
+        tx.audit(now, "queued", rid, code, {})
+        return Receipt("accepted", (rid,))
+
+    # -- delivery ---------------------------------------------------------------------------
+
+    async def claim(self, owner: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
+        async with self._tx() as tx:
+            rows = await tx.conn.fetch(_CLAIM_SQL, now, limit * 4)
+            first: dict[str, Any] = {}
+            for row in rows:
+                first.setdefault(row[3], row)
+            picked = list(first.values())[:limit]
+            if not picked:
+                return []
+            leased = await tx.conn.fetch(
+                "UPDATE records SET state = 'leased', lease_owner = $1, lease_until = $2, "
+                "lease_token = nextval('lease_tokens'), updated_at = $3 "
+                "WHERE id = ANY($4::bigint[]) AND state = 'queued' RETURNING id, lease_token",
+                owner,
+                now + lease_s,
+                now,
+                [row[0] for row in picked],
+            )
+            tokens = {int(r[0]): int(r[1]) for r in leased}
+            claimed = []
+            for rid, payload, attempts, code, on_portal, uncertain in picked:
+                if rid not in tokens:
+                    continue  # taken and finished by another process since our snapshot
+                token = tokens[rid]
+                detail = {"owner": owner, "token": token, "attempt": attempts + 1}
+                tx.audit(now, "leased", rid, code, detail)
+                record = record_from_json(json.loads(payload))
+                assert isinstance(record, Dossier | ProgressStep)
+                claimed.append(Claimed(rid, record, attempts, token, on_portal, uncertain))
+            await tx.conn.execute(
+                "UPDATE dossiers d SET in_flight = x.id FROM "
+                "unnest($1::bigint[], $2::text[]) AS x(id, code) WHERE d.dossier_code = x.code",
+                [c.record_id for c in claimed],
+                [c.record.dossier_code for c in claimed],
+            )
+            return claimed
+
+    async def complete(self, outcomes: Sequence[Outcome]) -> int:
+        if not outcomes:
+            return 0
+        async with self._tx() as tx:
+            codes = await tx.conn.fetch(
+                "SELECT DISTINCT dossier_code FROM records WHERE id = ANY($1::bigint[])",
+                [o.record_id for o in outcomes],
+            )
+            await tx.lock_dossiers({row[0]: "" for row in codes}, create=False)
+            return sum([await self._complete_one(tx, o) for o in outcomes])
+
+    async def _complete_one(self, tx: _PgTx, o: Outcome) -> int:
+        row = await tx.conn.fetchrow(
+            "SELECT kind, dossier_code, attempts FROM records "
+            "WHERE id = $1 AND state = 'leased' AND lease_token = $2",
+            o.record_id,
+            o.lease_token,
+        )
+        if row is None:
+            return 0  # the lease was lost (expired and taken over): the newer holder decides
+        kind, code, attempts = row
+        await tx.conn.execute(
+            "UPDATE dossiers SET on_portal = on_portal OR $2, in_flight = "
+            "CASE WHEN in_flight = $3 THEN NULL ELSE in_flight END WHERE dossier_code = $1",
+            code,
+            o.kind is OutcomeKind.DELIVERED and kind == "dossier",
+            o.record_id,
+        )
+        if o.kind is OutcomeKind.DEFERRED:
+            await tx.conn.execute(
+                "UPDATE records SET state = 'queued', next_attempt_at = $2, updated_at = $3, "
+                "lease_owner = NULL, lease_until = NULL WHERE id = $1",
+                o.record_id,
+                o.next_attempt_at,
+                o.at,
+            )
+            deferred = {"reason": o.message, "next_attempt_at": round(o.next_attempt_at, 3)}
+            tx.audit(o.at, "deferred", o.record_id, code, deferred)
+            return 1
+        attempt = attempts + 1
+        await tx.conn.execute(
+            "INSERT INTO attempts (record_id, attempt, finished_at, route, outcome, http_status,"
+            " portal_code, message, latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            o.record_id,
+            attempt,
+            o.at,
+            o.route,
+            str(o.kind),
+            o.http_status,
+            o.portal_code,
+            o.message,
+            o.latency_ms,
+        )
+        await tx.conn.execute(
+            "UPDATE records SET state = $2, attempts = $3, next_attempt_at = $4, updated_at = $5,"
+            " lease_owner = NULL, lease_until = NULL, last_error = $6, portal_code = $7,"
+            " uncertain = uncertain OR $8 WHERE id = $1",
+            o.record_id,
+            str(STATE_OF[o.kind]),
+            attempt,
+            o.next_attempt_at if o.kind is OutcomeKind.RETRY else 0.0,
+            o.at,
+            o.message if o.kind is not OutcomeKind.DELIVERED else None,
+            o.portal_code,
+            o.kind is OutcomeKind.RETRY,
+        )
+        tx.audit(o.at, EVENT_OF[o.kind], o.record_id, code, outcome_detail(o, attempt))
+        return 1
+
+    async def heartbeat(self, owner: str, tokens: Sequence[int], now: float, lease_s: float) -> int:
+        async with self._pool.acquire() as conn:
+            status = await conn.execute(
+                "UPDATE records SET lease_until = $1 WHERE state = 'leased' "
+                "AND lease_owner = $2 AND lease_token = ANY($3::bigint[])",
+                now + lease_s,
+                owner,
+                list(tokens),
+            )
+        return int(status.split()[-1])
+
+    async def release_expired(self, now: float, *, max_rescues: int = 5) -> int:
+        async with self._tx() as tx:
+            rows = await tx.conn.fetch(
+                "SELECT dossier_code FROM records WHERE state = 'leased' AND lease_until < $1",
+                now,
+            )
+            if not rows:
+                return 0
+            await tx.lock_dossiers({row[0]: "" for row in rows}, create=False)
+            expired = await tx.conn.fetch(
+                "SELECT id, dossier_code, rescues FROM records "
+                "WHERE state = 'leased' AND lease_until < $1 ORDER BY id",
+                now,
+            )
+            for rid, code, rescues in expired:
+                await tx.conn.execute(
+                    "UPDATE dossiers SET in_flight = NULL "
+                    "WHERE dossier_code = $1 AND in_flight = $2",
+                    code,
+                    rid,
+                )
+                if rescues + 1 > max_rescues:
+                    reason = f"crashed the worker: its lease was lost {rescues + 1} times"
+                    await tx.conn.execute(
+                        "UPDATE records SET state = 'dead', rescues = rescues + 1, "
+                        "lease_owner = NULL, lease_until = NULL, updated_at = $2, last_error = $3 "
+                        "WHERE id = $1",
+                        rid,
+                        now,
+                        reason,
+                    )
+                    tx.audit(now, "dead_lettered", rid, code, {"reason": "crashed_worker"})
+                    continue
+                await tx.conn.execute(
+                    "UPDATE records SET state = 'queued', rescues = rescues + 1, uncertain = TRUE,"
+                    " lease_owner = NULL, lease_until = NULL, updated_at = $2 WHERE id = $1",
+                    rid,
+                    now,
+                )
+                tx.audit(now, "lease_expired", rid, code, {"rescues": rescues + 1})
+            return len(expired)
+
+    # -- dead letters -----------------------------------------------------------------------
+
+    async def dead_letters(self, where: DeadFilter, *, limit: int = 1000) -> list[DeadLetter]:
+        sql, params = _dead_where(where)
+        query = f"{_DEAD_COLUMNS} WHERE {sql} ORDER BY r.updated_at, r.id LIMIT ${len(params) + 1}"
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(query, *params, limit)
+        return [DeadLetter(*row) for row in rows]
+
+    async def replay(self, where: DeadFilter, *, by: str, now: float) -> list[int]:
+        sql, params = _dead_where(where)
+        async with self._tx() as tx:
+            codes = await tx.conn.fetch(f"{_DEAD_CODES} WHERE {sql}", *params)
+            await tx.lock_dossiers({row[0]: "" for row in codes}, create=False)
+            rows = await tx.conn.fetch(f"{_REPLAY_COLUMNS} WHERE {sql} ORDER BY r.id", *params)
+            queued = []
+            for rid, kind, code, state, latest in rows:
+                detail = {"by": by, "from_state": state}
+                if kind == "dossier" and latest != rid:
+                    await tx.conn.execute(
+                        "UPDATE records SET state = 'superseded', updated_at = $2 WHERE id = $1",
+                        rid,
+                        now,
+                    )
+                    tx.audit(now, "replay_superseded", rid, code, {**detail, "by_id": latest})
+                    continue
+                await tx.conn.execute(
+                    "UPDATE records SET state = 'queued', attempts = 0, rescues = 0, "
+                    "next_attempt_at = $2, updated_at = $2, uncertain = TRUE WHERE id = $1",
+                    rid,
+                    now,
+                )
+                tx.audit(now, "replayed", rid, code, detail)
+                queued.append(int(rid))
+            if queued:
+                await tx.conn.execute(f"NOTIFY {CHANNEL}")
+            return queued
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def next_due(self) -> float | None:
+        async with self._pool.acquire() as conn:
+            value = await conn.fetchval(
+                "SELECT MIN(next_attempt_at) FROM records WHERE state = 'queued'"
+            )
+        return None if value is None else float(value)
+
+    async def counts(self) -> dict[str, int]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch("SELECT state, COUNT(*) FROM records GROUP BY state")
+        found = {str(s): 0 for s in State}
+        found.update({str(r[0]): int(r[1]) for r in rows})
+        return found
+
+    async def audit_entries(self) -> list[AuditEntry]:
+        """Every audit entry in order (for verification and tests)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT seq, at, event, record_id, dossier_code, detail, prev_hash, hash "
+                "FROM audit ORDER BY seq"
+            )
+        return [
+            AuditEntry(seq, at, event, rid, code, json.loads(detail), prev, h)
+            for seq, at, event, rid, code, detail, prev, h in rows
+        ]
+
+    async def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """A read-only query (``$1`` placeholders), for operator commands and tests."""
+        async with self._pool.acquire() as conn:
+            return [tuple(row) for row in await conn.fetch(sql, *params)]
+
+
+def _dead_where(where: DeadFilter) -> tuple[str, list[object]]:
+    """SQL (``$n`` placeholders, columns of ``records r``) for the dead letters ``where`` covers."""
+    states = ["dead", "quarantined"] if where.include_quarantined else ["dead"]
+    params: list[object] = [states]
+    clauses = ["r.state = ANY($1::text[])"]
+    if where.record_ids:
+        params.append(list(where.record_ids))
+        clauses.append(f"r.id = ANY(${len(params)}::bigint[])")
+    if where.dossier_code:
+        params.append(where.dossier_code)
+        clauses.append(f"r.dossier_code = ${len(params)}")
+    if where.portal_code:
+        params.append(where.portal_code)
+        clauses.append(f"r.portal_code = ${len(params)}")
+    if where.since is not None:
+        params.append(where.since)
+        clauses.append(f"r.updated_at >= ${len(params)}")
+    return " AND ".join(clauses), params
+
+
+class _PgTx:
+    """One open transaction: row helpers, and the audit entries it will append at the end."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self._pending: list[tuple[float, str, int | None, str, dict[str, Any]]] = []
+
+    def audit(
+        self, at: float, event: str, record_id: int | None, code: str, detail: dict[str, Any]
+    ) -> None:
+        self._pending.append((at, event, record_id, code, detail))
+
+    async def flush_audit(self) -> None:
+        """Append the pending entries to the chain under the head row's lock (taken last)."""
+        if not self._pending:
+            return
+        seq, prev = await self.conn.fetchrow("SELECT seq, hash FROM audit_head FOR UPDATE")
+        rows = []
+        for at, event, record_id, code, detail in self._pending:
+            seq += 1
+            payload = canonical_bytes(seq, at, event, record_id, code, detail)
+            digest = chain_hash(prev, payload)
+            text = json.dumps(detail, sort_keys=True, ensure_ascii=False)
+            rows.append((seq, round(at, 6), event, record_id, code, text, prev, digest))
+            prev = digest
+        await self.conn.copy_records_to_table(
+            "audit",
+            records=rows,
+            columns=[
+                "seq",
+                "at",
+                "event",
+                "record_id",
+                "dossier_code",
+                "detail",
+                "prev_hash",
+                "hash",
+            ],
+        )
+        await self.conn.execute("UPDATE audit_head SET seq = $1, hash = $2", seq, prev)
+        self._pending.clear()
+
+    async def lock_dossiers(self, agencies: dict[str, str], *, create: bool = True) -> None:
+        """Lock these dossiers' rows in code order (creating missing ones when ``create``)."""
+        codes = sorted(agencies)
+        if not codes:
+            return
+        if create:
+            await self.conn.execute(
+                "INSERT INTO dossiers (dossier_code, agency_code) "
+                "SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+                codes,
+                [agencies[c] for c in codes],
+            )
+        await self.conn.execute(
+            "SELECT 1 FROM dossiers WHERE dossier_code = ANY($1::text[]) "
+            "ORDER BY dossier_code FOR UPDATE",
+            codes,
+        )
+
+    async def duplicate(
+        self, key: str, source: str, raw_digest: str, code: str, now: float
+    ) -> Receipt | None:
+        rid = await self.conn.fetchval("SELECT id FROM records WHERE event_key = $1", key)
+        if rid is None:
+            return None
+        self.audit(
+            now, "duplicate_ignored", rid, code, {"source": source, "raw_digest": raw_digest}
+        )
+        return Receipt("duplicate", (int(rid),))
+
+    async def insert_record(
+        self, key: str, source: str, record: Record, state: State, now: float, error: str
+    ) -> int:
+        order_at = record.handled_at.timestamp() if isinstance(record, ProgressStep) else None
+        rid = await self.conn.fetchval(
+            "INSERT INTO records (event_key, source, kind, dossier_code, agency_code, order_at,"
+            " payload, state, next_attempt_at, accepted_at, updated_at, last_error, status)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $9, $10, $11) RETURNING id",
+            key,
+            source,
+            str(record.kind),
+            record.dossier_code,
+            record.agency_code,
+            order_at,
+            json.dumps(record_to_json(record), ensure_ascii=False),
+            str(state),
+            now,
+            error or None,
+            int(record.status) if isinstance(record, Dossier) else None,
+        )
+        return int(rid)
