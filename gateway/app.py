@@ -18,11 +18,13 @@ import structlog
 from aiohttp import web
 
 from adapters import registry
+from gateway.backpressure import Backpressure
 from gateway.config import GatewayConfig
 from gateway.delivery import DeliveryWorker
 from gateway.intake import Intake, IntakeSource
 from gateway.routes.dvcqg_rest import DvcqgRestRoute
-from gateway.store.sqlite import SqliteStore
+from gateway.store.engines import AnyStore, open_store
+from gateway.store.postgres import PostgresStore
 
 log = structlog.get_logger("gateway.app")
 
@@ -32,7 +34,7 @@ class Gateway:
     """A running gateway; tests and the demo reach its parts through it."""
 
     config: GatewayConfig
-    store: SqliteStore
+    store: AnyStore
     worker: DeliveryWorker
     intake: Intake
     port: int
@@ -58,10 +60,16 @@ async def running(
 ) -> AsyncIterator[Gateway]:
     """Run the whole gateway for the duration of the ``async with`` block."""
     sources = build_sources(config)
-    store = await SqliteStore.open(config.store.path, now=clock())
+    store = await open_store(config.store, now=clock())
     route = DvcqgRestRoute(config.portal)
     worker = DeliveryWorker(store, route, config.delivery, clock=clock)
-    intake = Intake(store, sources, config.intake, on_commit=worker.wake, clock=clock)
+    if isinstance(store, PostgresStore):
+        await store.listen(worker.wake)  # records queued by any process wake this worker
+    disk = config.store.path.parent if config.store.engine == "sqlite" else None
+    busy = Backpressure(store, config.intake, disk, clock)
+    intake = Intake(
+        store, sources, config.intake, on_commit=worker.wake, clock=clock, busy=busy.reason
+    )
     runner = web.AppRunner(intake.app(), access_log=None, handle_signals=False)
     stop = asyncio.Event()
     delivery_task: asyncio.Task[None] | None = None
@@ -74,7 +82,7 @@ async def running(
         log.info(
             "gateway_started",
             intake=f"http://{config.intake.host}:{port}",
-            store=str(config.store.path),
+            store=config.store.engine,
             portal=config.portal.base_url,
         )
         yield Gateway(config, store, worker, intake, port)

@@ -1,10 +1,17 @@
 """The delivery worker: claims leased batches from the store and sends them over a route.
 
 Each round claims up to ``batch_size`` records (one per dossier, see the store's ordering
-rule), sends them with at most ``concurrency`` in flight, and writes every outcome back in
-one transaction. A failure becomes a stored retry decision (:mod:`gateway.retry`), so a
-restart loses no schedule. The worker sleeps until it is woken by intake, until the next
-scheduled retry is due, or ``idle_poll_s`` passes, whichever is first.
+rule) and groups them into portal calls: one agency and one service per call, at most
+``portal_batch_size`` records each. Calls run with at most ``concurrency`` in flight and at
+most ``rate_limit_per_s`` per second; every outcome is written back in one transaction.
+
+Per call, in order: the retry budget (a call that carries retries needs a token, else the
+records are deferred), the circuit breaker of the route and agency (open: deferred without
+using an attempt), the progress look-up (steps whose earlier attempt may have reached the
+portal are not sent again if the portal holds them), then the call. A refused multi-record
+call is split into single calls, so one bad record does not hold back the others. Leases of
+the records in flight are extended every ``heartbeat_s``. A failure becomes a stored retry
+decision (:mod:`gateway.retry`), so a restart loses no schedule.
 """
 
 from __future__ import annotations
@@ -13,15 +20,17 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
+from gateway.breaker import Breaker
 from gateway.config import DeliveryConfig
-from gateway.errors import DeliveryError, TranslationError
-from gateway.model import Dossier
-from gateway.retry import GiveUp, decide
-from gateway.routes.contract import Route
+from gateway.errors import DeliveryError, PermanentDeliveryError, TranslationError
+from gateway.model import Dossier, ProgressStep
+from gateway.ratelimit import RateLimit
+from gateway.retry import GiveUp, RetryBudget, decide
+from gateway.routes.contract import ProgressLookup, Route, Sent
 from gateway.store.contract import Claimed, Outcome, OutcomeKind, Store
 
 log = structlog.get_logger("gateway.delivery")
@@ -39,6 +48,7 @@ class DeliveryWorker:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         owner: str | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._store = store
         self._route = route
@@ -50,6 +60,11 @@ class DeliveryWorker:
         self._limit = asyncio.Semaphore(config.concurrency)
         self._portal_down = False
         self._round_done = asyncio.Event()
+        self.breakers: dict[str, Breaker] = {}
+        self._budget = RetryBudget(
+            config.retry.budget_ratio, config.retry.budget_min_per_s, clock()
+        )
+        self.rate_limit = RateLimit(config.rate_limit_per_s, clock, sleep)
 
     async def next_round(self) -> None:
         """Wait until the worker finishes its next round (tests and the demo use this)."""
@@ -66,7 +81,7 @@ class DeliveryWorker:
         while not stop.is_set():
             now = self._clock()
             if now - last_rescue >= self._config.lease_s / 2:
-                await self._store.release_expired(now)
+                await self._store.release_expired(now, max_rescues=self._config.max_rescues)
                 last_rescue = now
             if await self.run_once() == 0:
                 await self._idle(stop)
@@ -89,56 +104,140 @@ class DeliveryWorker:
             self.owner, self._config.batch_size, self._clock(), self._config.lease_s
         )
         if claimed:
-            outcomes = await asyncio.gather(*(self._deliver(c) for c in claimed))
+            beat = asyncio.create_task(self._heartbeat([c.lease_token for c in claimed]))
+            try:
+                calls = group_calls(claimed, self._config.portal_batch_size)
+                results = await asyncio.gather(*(self._deliver(call) for call in calls))
+            finally:
+                beat.cancel()
+            outcomes = [o for result in results for o in result]
             await self._store.complete(outcomes)
+            await self._report_breakers()
             self._note_portal_health(outcomes)
         done, self._round_done = self._round_done, asyncio.Event()
         done.set()
         return len(claimed)
 
-    async def _deliver(self, claimed: Claimed) -> Outcome:
+    async def _heartbeat(self, tokens: list[int]) -> None:
+        interval = self._config.heartbeat_s or self._config.lease_s / 3
+        while True:
+            await asyncio.sleep(interval)
+            await self._store.heartbeat(self.owner, tokens, self._clock(), self._config.lease_s)
+
+    def _breaker(self, agency: str) -> Breaker:
+        key = f"{self._route.name}/{agency}"
+        if key not in self.breakers:
+            self.breakers[key] = Breaker(key, self._config.breaker)
+        return self.breakers[key]
+
+    async def _report_breakers(self) -> None:
+        """Log and audit each breaker transition once."""
+        for breaker in self.breakers.values():
+            for t in breaker.take_transitions():
+                event = f"circuit_{t.after}"
+                log.warning(event, breaker=t.key, before=t.before, failures=t.failures)
+                detail = {"breaker": t.key, "before": t.before, "failures": t.failures}
+                await self._store.note(event, detail, t.at)
+
+    async def _deliver(self, call: list[Claimed]) -> list[Outcome]:
+        """One portal call's records: budget, breaker, look-up, then the call itself."""
         async with self._limit:
-            started = self._clock()
-            record = claimed.record
-            bound = log.bind(
-                ma_ho_so=record.dossier_code,
-                route=self._route.name,
-                attempt=claimed.attempts + 1,
-                record_id=claimed.record_id,
-            )
-            try:
-                if isinstance(record, Dossier):
-                    sent = await self._route.send_dossiers([record], on_portal=claimed.on_portal)
-                else:
-                    sent = await self._route.send_steps([record])
-            except TranslationError as exc:
-                bound.warning("record_quarantined", reason=str(exc))
-                return self._outcome(claimed, OutcomeKind.QUARANTINED, started, message=str(exc))
-            except DeliveryError as exc:
-                return self._failed(claimed, exc, started, bound)
-            except Exception as exc:  # noqa: BLE001 - one bad record must not stop the daemon
-                bound.exception("record_crashed_delivery")
-                reason = f"unexpected error while delivering: {exc!r}"
-                return self._outcome(claimed, OutcomeKind.QUARANTINED, started, message=reason)
-            bound.debug("delivery_succeeded", updated=sent.updated)
-            return self._outcome(
-                claimed,
+            now = self._clock()
+            if any(c.attempts > 0 for c in call):
+                if not self._budget.try_retry(now):
+                    at = now + self._config.retry.base_delay_s
+                    return [self._deferred(c, at, "retry budget spent") for c in call]
+            else:
+                self._budget.first_attempt()
+            breaker = self._breaker(call[0].record.agency_code)
+            if not breaker.allow(now):
+                return [self._deferred(c, breaker.retry_at(), "circuit open") for c in call]
+            return await self._send(call, breaker)
+
+    async def _send(self, call: list[Claimed], breaker: Breaker) -> list[Outcome]:
+        started = self._clock()
+        done: list[Outcome] = []
+        try:
+            call, done = await self._skip_steps_on_portal(call, started)
+            if not call:
+                breaker.succeeded(self._clock())
+                return done
+            await self.rate_limit.acquire()
+            sent = await self._call(call)
+        except TranslationError as exc:
+            if len(call) > 1:
+                return done + await self._split(call, breaker)
+            log.warning("record_quarantined", reason=str(exc), record_id=call[0].record_id)
+            return [
+                *done,
+                self._outcome(call[0], OutcomeKind.QUARANTINED, started, message=str(exc)),
+            ]
+        except PermanentDeliveryError as exc:
+            breaker.succeeded(self._clock())  # the portal is up: it answered
+            if len(call) > 1:
+                return done + await self._split(call, breaker)
+            return [*done, self._failed(call[0], exc, started)]
+        except DeliveryError as exc:
+            breaker.failed(self._clock())
+            return done + [self._failed(c, exc, started) for c in call]
+        except Exception as exc:
+            if len(call) > 1:
+                return done + await self._split(call, breaker)
+            log.exception("record_crashed_delivery", record_id=call[0].record_id)
+            reason = f"unexpected error while delivering: {exc!r}"
+            return [*done, self._outcome(call[0], OutcomeKind.QUARANTINED, started, message=reason)]
+        breaker.succeeded(self._clock())
+        return done + [
+            self._outcome(
+                c,
                 OutcomeKind.DELIVERED,
                 started,
                 http_status=sent.http_status,
                 portal_code=sent.portal_code,
                 message=sent.message,
             )
+            for c in call
+        ]
 
-    def _failed(
-        self,
-        claimed: Claimed,
-        exc: DeliveryError,
-        started: float,
-        bound: structlog.typing.FilteringBoundLogger,
-    ) -> Outcome:
+    async def _split(self, call: list[Claimed], breaker: Breaker) -> list[Outcome]:
+        """Send each record of a refused call alone, to find the one at fault."""
+        outcomes: list[Outcome] = []
+        for claimed in call:
+            outcomes += await self._send([claimed], breaker)
+        return outcomes
+
+    async def _call(self, call: list[Claimed]) -> Sent:
+        records = [c.record for c in call]
+        if isinstance(records[0], Dossier):
+            dossiers = [r for r in records if isinstance(r, Dossier)]
+            return await self._route.send_dossiers(dossiers, on_portal=call[0].on_portal)
+        return await self._route.send_steps([r for r in records if isinstance(r, ProgressStep)])
+
+    async def _skip_steps_on_portal(
+        self, call: list[Claimed], started: float
+    ) -> tuple[list[Claimed], list[Outcome]]:
+        """Steps that may have reached the portal before: delivered if the portal holds them."""
+        doubtful = [c for c in call if c.uncertain and isinstance(c.record, ProgressStep)]
+        if not doubtful or not isinstance(self._route, ProgressLookup):
+            return call, []
+        steps = [c.record for c in doubtful if isinstance(c.record, ProgressStep)]
+        found = {doubtful[i].record_id for i in await self._route.steps_on_portal(steps)}
+        held = [
+            self._outcome(c, OutcomeKind.DELIVERED, started, message="already on the portal")
+            for c in call
+            if c.record_id in found
+        ]
+        return [c for c in call if c.record_id not in found], held
+
+    def _failed(self, claimed: Claimed, exc: DeliveryError, started: float) -> Outcome:
         now = self._clock()
         decision = decide(exc, claimed.attempts + 1, now, self._config.retry, self._rng)
+        bound = log.bind(
+            ma_ho_so=claimed.record.dossier_code,
+            route=self._route.name,
+            attempt=claimed.attempts + 1,
+            record_id=claimed.record_id,
+        )
         if isinstance(decision, GiveUp):
             bound.warning(
                 "record_dead_lettered", reason=decision.reason, error=str(exc), error_code=exc.code
@@ -155,6 +254,11 @@ class DeliveryWorker:
             http_status=exc.http_status,
             portal_code=exc.code,
             message=str(exc),
+        )
+
+    def _deferred(self, claimed: Claimed, at: float, why: str) -> Outcome:
+        return self._outcome(
+            claimed, OutcomeKind.DEFERRED, self._clock(), next_attempt_at=at, message=why
         )
 
     def _outcome(
@@ -185,9 +289,29 @@ class DeliveryWorker:
     def _note_portal_health(self, outcomes: list[Outcome]) -> None:
         """Log 'portal_unavailable' and 'portal_recovered' on the transition only."""
         retried = [o for o in outcomes if o.kind is OutcomeKind.RETRY]
-        if retried and len(retried) == len(outcomes) and not self._portal_down:
+        attempted = [o for o in outcomes if o.kind is not OutcomeKind.DEFERRED]
+        if not attempted:
+            return
+        if retried and len(retried) == len(attempted) and not self._portal_down:
             self._portal_down = True
             log.warning("portal_unavailable", route=self._route.name, error=retried[0].message)
-        elif len(retried) < len(outcomes) and self._portal_down:
+        elif len(retried) < len(attempted) and self._portal_down:
             self._portal_down = False
             log.info("portal_recovered", route=self._route.name)
+
+
+def group_calls(claimed: Sequence[Claimed], size: int) -> list[list[Claimed]]:
+    """Portal calls for a round: one agency and one service per call, at most ``size``
+    records; a dossier that may already be on the portal goes alone (its create may be
+    answered "already exists" and re-sent as an update)."""
+    groups: dict[tuple[str, str, bool, bool], list[Claimed]] = {}
+    for c in sorted(claimed, key=lambda c: c.record_id):
+        dossier = isinstance(c.record, Dossier)
+        alone = dossier and c.uncertain and not c.on_portal
+        key = (str(c.record.kind), c.record.agency_code, c.on_portal if dossier else True, alone)
+        groups.setdefault(key, []).append(c)
+    calls: list[list[Claimed]] = []
+    for (_, _, _, alone), members in groups.items():
+        step = 1 if alone else size
+        calls += [members[i : i + step] for i in range(0, len(members), step)]
+    return calls

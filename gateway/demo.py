@@ -44,7 +44,7 @@ from gateway.encoders.dvcqg_json import encode_dossier, encode_step
 from gateway.model import PORTAL_TZ, Dossier, ProgressStep
 from gateway.simulator.onestop import generate_feed, to_json_records
 from gateway.simulator.portal import SimulatorSettings, create_app
-from gateway.store.sqlite import SqliteStore
+from gateway.store.engines import AnyStore
 
 PUSH_CHUNK = 250
 DRAIN_TIMEOUT_S = 300.0
@@ -164,7 +164,7 @@ async def _demo(folder: Path, count: int, seed: int, console: Console) -> DemoRe
 
 
 async def _push_and_watch(
-    payload: list[dict[str, Any]], url: str, store: SqliteStore, console: Console
+    payload: list[dict[str, Any]], url: str, store: AnyStore, console: Console
 ) -> dict[str, int]:
     totals = {"accepted": 0, "duplicate": 0, "quarantined": 0, "rejected": 0}
     columns = (
@@ -197,7 +197,7 @@ async def _push_and_watch(
     return totals
 
 
-async def _check_portal(portal_url: str, store: SqliteStore, report: DemoReport) -> None:
+async def _check_portal(portal_url: str, store: AnyStore, report: DemoReport) -> None:
     """Ask the simulator what it holds and compare it with what the gateway accepted."""
     async with aiohttp.ClientSession() as http, http.get(f"{portal_url}/_sim/state") as resp:
         state = await resp.json()

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +65,9 @@ class Intake:
         *,
         on_commit: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        busy: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
+        self._busy = busy
         self._store = store
         self._sources = sources
         self._config = config
@@ -91,6 +93,10 @@ class Intake:
             return _error(401, "missing or wrong bearer token")
         if not self.accepting:
             return _error(503, "the gateway is shutting down", retry_after_s=5)
+        busy = await self._busy() if self._busy is not None else None
+        if busy is not None:
+            log.warning("intake_refused_busy", reason=busy)
+            return _error(503, busy, retry_after_s=self._config.busy_retry_after_s)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:

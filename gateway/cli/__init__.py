@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import core
+from gateway.cli import core, db, dlq
 from gateway.errors import ConfigError, GatewayError
 
-COMMAND_MODULES = (core,)
+COMMAND_MODULES = (core, db, dlq)
 """Every module that adds verbs; each has ``register(subparsers)``."""
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from gateway.model import Dossier, ProgressStep
 
@@ -46,3 +46,14 @@ class Route(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class ProgressLookup(Protocol):
+    """A route that can tell which progress steps the portal already holds. The worker asks
+    before re-sending steps whose earlier attempt may have reached the portal, so an
+    ambiguous failure (a reset after the portal applied the call) does not add them twice."""
+
+    async def steps_on_portal(self, steps: Sequence[ProgressStep]) -> set[int]:
+        """Indexes into ``steps`` of those the portal already holds."""
+        ...

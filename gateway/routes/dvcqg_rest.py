@@ -80,6 +80,44 @@ class DvcqgRestRoute:
         items = [encode_step(s) for s in steps]
         return await self._call(PROGRESS_SERVICE, _one_agency(steps), items, updating=None)
 
+    async def steps_on_portal(self, steps: Sequence[ProgressStep]) -> set[int]:
+        """Ask ``portal.progress_lookup_service`` which of ``steps`` the portal holds (all
+        fields we send equal); an empty service name means we cannot know: none."""
+        service = self._config.progress_lookup_service
+        found: set[int] = set()
+        if not service:
+            return found
+        held: dict[str, list[dict[str, Any]]] = {}
+        for index, step in enumerate(steps):
+            if step.dossier_code not in held:
+                held[step.dossier_code] = await self._look_up(service, step)
+            encoded = encode_step(step)
+            if any(
+                all(item.get(k) == v for k, v in encoded.items())
+                for item in held[step.dossier_code]
+            ):
+                found.add(index)
+        return found
+
+    async def _look_up(self, service: str, step: ProgressStep) -> list[dict[str, Any]]:
+        for attempt in (1, 2):
+            body = {
+                "session": await self._current_session(),
+                "madonvi": step.agency_code,
+                "service": service,
+                "mahoso": step.dossier_code,
+            }
+            try:
+                _, _, _, payload = await self._exchange(self._config.service_path, body)
+            except SessionExpiredError:
+                self._session = None
+                if attempt == 2:
+                    raise
+                continue
+            result = payload.get("result")
+            return [i for i in result if isinstance(i, dict)] if isinstance(result, list) else []
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _already_exists(self, exc: PermanentDeliveryError) -> bool:
         codes = {str(c) for c in self._config.exists_error_codes}
         return exc.code in codes and _EXISTS_PHRASE in exc.message.lower()

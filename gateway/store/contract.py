@@ -25,7 +25,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.model import Dossier, DossierStatus, ProgressStep, Record
 
@@ -208,6 +208,10 @@ class Store(Protocol):
         """Queue dead letters matching ``where`` again (attempts reset), audited with ``by``.
         A dossier snapshot that a newer one replaced is superseded instead. Return the ids
         queued again."""
+        ...
+
+    async def note(self, event: str, detail: dict[str, Any], now: float) -> None:
+        """Audit an event that is not about one record (a circuit breaker's transition)."""
         ...
 
     async def next_due(self) -> float | None:

@@ -33,12 +33,6 @@ from gateway.canonical import record_from_json, record_to_json
 from gateway.errors import StoreError, TranslationError
 from gateway.model import Dossier, ProgressStep, Record, Result, apply_result
 from gateway.store import pg_schema
-from gateway.store.common import (
-    EVENT_OF,
-    STATE_OF,
-    outcome_detail,
-    stale_reason,
-)
 from gateway.store.contract import (
     Claimed,
     DeadFilter,
@@ -51,6 +45,12 @@ from gateway.store.contract import (
     SourceCursor,
     State,
     Validate,
+)
+from gateway.store.outcomes import (
+    EVENT_OF,
+    STATE_OF,
+    outcome_detail,
+    stale_reason,
 )
 from gateway.store.sqlite import record_key
 
@@ -467,6 +467,10 @@ class PostgresStore:
             if queued:
                 await tx.conn.execute(f"NOTIFY {CHANNEL}")
             return queued
+
+    async def note(self, event: str, detail: dict[str, Any], now: float) -> None:
+        async with self._tx() as tx:
+            tx.audit(now, event, None, "", detail)
 
     # -- reading ----------------------------------------------------------------------------
 

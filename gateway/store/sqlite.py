@@ -25,7 +25,6 @@ from gateway.audit import GENESIS_HASH, AuditEntry, canonical_bytes, chain_hash
 from gateway.canonical import record_from_json, record_to_json
 from gateway.errors import StoreError, TranslationError
 from gateway.model import Dossier, ProgressStep, Record, Result, apply_result
-from gateway.store.common import stale_reason
 from gateway.store.contract import (
     Claimed,
     DeadFilter,
@@ -39,6 +38,7 @@ from gateway.store.contract import (
     State,
     Validate,
 )
+from gateway.store.outcomes import stale_reason
 from gateway.store.schema import MIGRATIONS, SCHEMA
 
 T = TypeVar("T")
@@ -89,12 +89,17 @@ class SqliteStore:
         self._lock_fd: int | None = None
 
     @classmethod
-    async def open(cls, path: Path, *, now: float) -> SqliteStore:
-        """Open (creating if needed) the database and release leases a dead process left."""
+    async def open(cls, path: Path, *, now: float, operator: bool = False) -> SqliteStore:
+        """Open (creating if needed) the database and release leases a dead process left.
+
+        ``operator=True`` is for operator commands (``dlq``, ``replay``, ``status``) next to a
+        running daemon: no process lock and no lease release; writes wait for the daemon's
+        transaction (``busy_timeout``) like any second SQLite writer."""
         store = cls(path)
         try:
-            await store._run(store._open_sync)
-            await store._run(lambda: store._release_all_sync(now))
+            await store._run(lambda: store._open_sync(lock=not operator))
+            if not operator:
+                await store._run(lambda: store._release_all_sync(now))
         except BaseException:
             await store.close()
             raise
@@ -109,16 +114,17 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite: {exc}") from exc
 
-    def _open_sync(self) -> None:
+    def _open_sync(self, *, lock: bool) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self._path.with_name(self._path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            os.close(fd)
-            raise StoreError(f"{self._path} is in use by another gateway process") from exc
-        self._lock_fd = fd
+        if lock:
+            lock_path = self._path.with_name(self._path.name + ".lock")
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                os.close(fd)
+                raise StoreError(f"{self._path} is in use by another gateway process") from exc
+            self._lock_fd = fd
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
@@ -532,6 +538,13 @@ class SqliteStore:
                 return queued
 
         return await self._run(replay_sync)
+
+    async def note(self, event: str, detail: dict[str, Any], now: float) -> None:
+        def note_sync() -> None:
+            with self._tx() as tx:
+                tx.audit(now, event, None, "", detail)
+
+        await self._run(note_sync)
 
     # -- reading ----------------------------------------------------------------------------
 
