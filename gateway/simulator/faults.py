@@ -144,6 +144,7 @@ async def _inject(request: web.Request, handler: Handler) -> web.StreamResponse:
             headers={"Content-Type": _HTML, "Retry-After": faults.retry_after},
         )
     if mode == "slow":
+        await request.read()  # kept by aiohttp for the handler, even if the client gives up
         await asyncio.sleep(faults.slow_s)
         return await handler(request)
     response = await handler(request)

@@ -461,7 +461,12 @@ def test_catalogue_copies_values_as_seen() -> None:
 # -- independence -------------------------------------------------------------------------
 
 SIMULATOR_DIR = Path(catalogue.__file__).parent
-PORTAL_MODULES = ("catalogue", "rules", "portal", "faults")  # the package also holds other simulators
+PORTAL_MODULES = (
+    "catalogue",
+    "rules",
+    "portal",
+    "faults",
+)  # the package also holds other simulators
 
 
 @pytest.mark.parametrize("module", ["__init__", *PORTAL_MODULES])
