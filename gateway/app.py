@@ -60,7 +60,7 @@ async def running(
 ) -> AsyncIterator[Gateway]:
     """Run the whole gateway for the duration of the ``async with`` block."""
     sources = build_sources(config)
-    store = await open_store(config.store, now=clock())
+    store = await open_store(config.store, now=clock(), max_rescues=config.delivery.max_rescues)
     route = DvcqgRestRoute(config.portal)
     worker = DeliveryWorker(store, route, config.delivery, clock=clock)
     if isinstance(store, PostgresStore):

@@ -9,7 +9,8 @@ Per call, in order: the retry budget (a call that carries retries needs a token,
 records are deferred), the circuit breaker of the route and agency (open: deferred without
 using an attempt), the progress look-up (steps whose earlier attempt may have reached the
 portal are not sent again if the portal holds them), then the call. A refused multi-record
-call is split into single calls, so one bad record does not hold back the others. Leases of
+call is split in halves until the records at fault are alone, so they do not hold back the
+others. Each call's outcomes are committed as soon as it returns. Leases of
 the records in flight are extended every ``heartbeat_s``. A failure becomes a stored retry
 decision (:mod:`gateway.retry`), so a restart loses no schedule.
 """
@@ -21,6 +22,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 import structlog
 
@@ -30,7 +32,7 @@ from gateway.errors import DeliveryError, PermanentDeliveryError, TranslationErr
 from gateway.model import Dossier, ProgressStep
 from gateway.ratelimit import RateLimit
 from gateway.retry import GiveUp, RetryBudget, decide
-from gateway.routes.contract import ProgressLookup, Route, Sent
+from gateway.routes.contract import PortalLookup, Route, Sent
 from gateway.store.contract import Claimed, Outcome, OutcomeKind, Store
 
 log = structlog.get_logger("gateway.delivery")
@@ -106,12 +108,14 @@ class DeliveryWorker:
         if claimed:
             beat = asyncio.create_task(self._heartbeat([c.lease_token for c in claimed]))
             try:
+                claimed, known = await self._resolve_doubts(claimed)
+                if known:
+                    await self._store.complete(known)
                 calls = group_calls(claimed, self._config.portal_batch_size)
-                results = await asyncio.gather(*(self._deliver(call) for call in calls))
+                results = await asyncio.gather(*(self._deliver_and_record(c) for c in calls))
             finally:
                 beat.cancel()
             outcomes = [o for result in results for o in result]
-            await self._store.complete(outcomes)
             await self._report_breakers()
             self._note_portal_health(outcomes)
         done, self._round_done = self._round_done, asyncio.Event()
@@ -139,6 +143,13 @@ class DeliveryWorker:
                 detail = {"breaker": t.key, "before": t.before, "failures": t.failures}
                 await self._store.note(event, detail, t.at)
 
+    async def _deliver_and_record(self, call: list[Claimed]) -> list[Outcome]:
+        """Deliver one call's records and commit their outcomes at once, so a crash loses
+        no more than the calls in flight."""
+        outcomes = await self._deliver(call)
+        await self._store.complete(outcomes)
+        return outcomes
+
     async def _deliver(self, call: list[Claimed]) -> list[Outcome]:
         """One portal call's records: budget, breaker, look-up, then the call itself."""
         async with self._limit:
@@ -158,10 +169,6 @@ class DeliveryWorker:
         started = self._clock()
         done: list[Outcome] = []
         try:
-            call, done = await self._skip_steps_on_portal(call, started)
-            if not call:
-                breaker.succeeded(self._clock())
-                return done
             await self.rate_limit.acquire()
             sent = await self._call(call)
         except TranslationError as exc:
@@ -200,11 +207,10 @@ class DeliveryWorker:
         ]
 
     async def _split(self, call: list[Claimed], breaker: Breaker) -> list[Outcome]:
-        """Send each record of a refused call alone, to find the one at fault."""
-        outcomes: list[Outcome] = []
-        for claimed in call:
-            outcomes += await self._send([claimed], breaker)
-        return outcomes
+        """Send the two halves of a refused call separately (again and again), to isolate
+        the records at fault in a few calls while the others go through."""
+        half = len(call) // 2
+        return await self._send(call[:half], breaker) + await self._send(call[half:], breaker)
 
     async def _call(self, call: list[Claimed]) -> Sent:
         records = [c.record for c in call]
@@ -213,21 +219,47 @@ class DeliveryWorker:
             return await self._route.send_dossiers(dossiers, on_portal=call[0].on_portal)
         return await self._route.send_steps([r for r in records if isinstance(r, ProgressStep)])
 
-    async def _skip_steps_on_portal(
-        self, call: list[Claimed], started: float
-    ) -> tuple[list[Claimed], list[Outcome]]:
-        """Steps that may have reached the portal before: delivered if the portal holds them."""
-        doubtful = [c for c in call if c.uncertain and isinstance(c.record, ProgressStep)]
-        if not doubtful or not isinstance(self._route, ProgressLookup):
-            return call, []
-        steps = [c.record for c in doubtful if isinstance(c.record, ProgressStep)]
-        found = {doubtful[i].record_id for i in await self._route.steps_on_portal(steps)}
-        held = [
+    async def _resolve_doubts(self, claimed: list[Claimed]) -> tuple[list[Claimed], list[Outcome]]:
+        """Records that may have reached the portal before: a step the portal holds is
+        delivered without sending it again; a dossier the portal holds goes as an update.
+        If the portal cannot be asked, doubtful steps wait for a retry (never sent blind)."""
+        now = self._clock()
+        doubtful = [c for c in claimed if c.uncertain and self._may_call(c, now)]
+        steps = [c for c in doubtful if isinstance(c.record, ProgressStep)]
+        creates = [c for c in doubtful if isinstance(c.record, Dossier) and not c.on_portal]
+        if not (steps or creates) or not isinstance(self._route, PortalLookup):
+            return claimed, []
+        started = self._clock()
+        try:
+            held_steps = await self._route.steps_on_portal(
+                [c.record for c in steps if isinstance(c.record, ProgressStep)]
+            )
+            held_dossiers = await self._route.dossiers_on_portal(
+                [c.record for c in creates if isinstance(c.record, Dossier)]
+            )
+        except DeliveryError as exc:
+            waiting = {c.record_id for c in steps}
+            outcomes = [self._failed(c, exc, started) for c in steps]
+            return [c for c in claimed if c.record_id not in waiting], outcomes
+        found = {steps[i].record_id for i in held_steps}
+        updates = {creates[i].record_id for i in held_dossiers}
+        known = [
             self._outcome(c, OutcomeKind.DELIVERED, started, message="already on the portal")
-            for c in call
+            for c in steps
             if c.record_id in found
         ]
-        return [c for c in call if c.record_id not in found], held
+        rest = [
+            replace(c, on_portal=True) if c.record_id in updates else c
+            for c in claimed
+            if c.record_id not in found
+        ]
+        return rest, known
+
+    def _may_call(self, claimed: Claimed, now: float) -> bool:
+        """Whether this record's breaker lets a call through now (records behind an open
+        breaker are deferred, not looked up)."""
+        breaker = self._breaker(claimed.record.agency_code)
+        return breaker.state != "open" or now >= breaker.retry_at()
 
     def _failed(self, claimed: Claimed, exc: DeliveryError, started: float) -> Outcome:
         now = self._clock()
@@ -301,17 +333,14 @@ class DeliveryWorker:
 
 
 def group_calls(claimed: Sequence[Claimed], size: int) -> list[list[Claimed]]:
-    """Portal calls for a round: one agency and one service per call, at most ``size``
-    records; a dossier that may already be on the portal goes alone (its create may be
-    answered "already exists" and re-sent as an update)."""
-    groups: dict[tuple[str, str, bool, bool], list[Claimed]] = {}
+    """Portal calls for a round: one agency, one service and one ``isUpdating`` per call, at
+    most ``size`` records. (A create the portal answers "already exists" for, after a crash,
+    refuses its whole call; the split then isolates it and the route re-sends it as an
+    update.)"""
+    groups: dict[tuple[str, str, bool], list[Claimed]] = {}
     for c in sorted(claimed, key=lambda c: c.record_id):
-        dossier = isinstance(c.record, Dossier)
-        alone = dossier and c.uncertain and not c.on_portal
-        key = (str(c.record.kind), c.record.agency_code, c.on_portal if dossier else True, alone)
-        groups.setdefault(key, []).append(c)
-    calls: list[list[Claimed]] = []
-    for (_, _, _, alone), members in groups.items():
-        step = 1 if alone else size
-        calls += [members[i : i + step] for i in range(0, len(members), step)]
-    return calls
+        updating = c.on_portal if isinstance(c.record, Dossier) else True
+        groups.setdefault((str(c.record.kind), c.record.agency_code, updating), []).append(c)
+    return [
+        members[i : i + size] for members in groups.values() for i in range(0, len(members), size)
+    ]

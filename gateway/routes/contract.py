@@ -49,11 +49,15 @@ class Route(Protocol):
 
 
 @runtime_checkable
-class ProgressLookup(Protocol):
-    """A route that can tell which progress steps the portal already holds. The worker asks
-    before re-sending steps whose earlier attempt may have reached the portal, so an
-    ambiguous failure (a reset after the portal applied the call) does not add them twice."""
+class PortalLookup(Protocol):
+    """A route that can tell what the portal already holds. The worker asks before re-sending
+    records whose earlier attempt may have reached the portal (an ambiguous failure, a lost
+    lease), so a step is not added twice and a dossier goes as an update, not a create."""
 
     async def steps_on_portal(self, steps: Sequence[ProgressStep]) -> set[int]:
         """Indexes into ``steps`` of those the portal already holds."""
+        ...
+
+    async def dossiers_on_portal(self, dossiers: Sequence[Dossier]) -> set[int]:
+        """Indexes into ``dossiers`` of those the portal already holds (``TraCuuHoSo``)."""
         ...

@@ -36,6 +36,7 @@ log = structlog.get_logger("gateway.routes.dvcqg_rest")
 
 DOSSIER_SERVICE = "DongBoHoSoMC"
 PROGRESS_SERVICE = "CapNhatTienDoHoSoMC"
+LOOKUP_SERVICE = "TraCuuHoSo"
 _EXISTS_PHRASE = "đã tồn tại"
 
 
@@ -61,6 +62,7 @@ class DvcqgRestRoute:
         self._session: str | None = None
         self._session_until = 0.0
         self._login_lock = asyncio.Lock()
+        self._lookups = asyncio.Semaphore(8)
 
     async def close(self) -> None:
         await self._http.close()
@@ -84,38 +86,45 @@ class DvcqgRestRoute:
         """Ask ``portal.progress_lookup_service`` which of ``steps`` the portal holds (all
         fields we send equal); an empty service name means we cannot know: none."""
         service = self._config.progress_lookup_service
-        found: set[int] = set()
-        if not service:
-            return found
-        held: dict[str, list[dict[str, Any]]] = {}
+        if not service or not steps:
+            return set()
+        by_dossier = {step.dossier_code: step.agency_code for step in steps}
+        lookups = [self._look_up(service, code, agency) for code, agency in by_dossier.items()]
+        held = dict(zip(by_dossier, await asyncio.gather(*lookups), strict=True))
+        found = set()
         for index, step in enumerate(steps):
-            if step.dossier_code not in held:
-                held[step.dossier_code] = await self._look_up(service, step)
             encoded = encode_step(step)
-            if any(
-                all(item.get(k) == v for k, v in encoded.items())
-                for item in held[step.dossier_code]
-            ):
+            items = held[step.dossier_code]
+            if any(all(item.get(k) == v for k, v in encoded.items()) for item in items):
                 found.add(index)
         return found
 
-    async def _look_up(self, service: str, step: ProgressStep) -> list[dict[str, Any]]:
-        for attempt in (1, 2):
-            body = {
-                "session": await self._current_session(),
-                "madonvi": step.agency_code,
-                "service": service,
-                "mahoso": step.dossier_code,
-            }
-            try:
-                _, _, _, payload = await self._exchange(self._config.service_path, body)
-            except SessionExpiredError:
-                self._session = None
-                if attempt == 2:
-                    raise
-                continue
-            result = payload.get("result")
-            return [i for i in result if isinstance(i, dict)] if isinstance(result, list) else []
+    async def dossiers_on_portal(self, dossiers: Sequence[Dossier]) -> set[int]:
+        """``TraCuuHoSo`` for each dossier: a non-empty result means the portal holds it."""
+        lookups = [self._look_up(LOOKUP_SERVICE, d.dossier_code, d.agency_code) for d in dossiers]
+        results = await asyncio.gather(*lookups)
+        return {index for index, result in enumerate(results) if result}
+
+    async def _look_up(self, service: str, code: str, agency: str) -> list[dict[str, Any]]:
+        async with self._lookups:
+            for attempt in (1, 2):
+                body = {
+                    "session": await self._current_session(),
+                    "madonvi": agency,
+                    "service": service,
+                    "mahoso": code,
+                }
+                try:
+                    _, _, _, payload = await self._exchange(self._config.service_path, body)
+                except SessionExpiredError:
+                    self._session = None
+                    if attempt == 2:
+                        raise
+                    continue
+                result = payload.get("result")
+                if not isinstance(result, list):
+                    return []
+                return [item for item in result if isinstance(item, dict)]
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _already_exists(self, exc: PermanentDeliveryError) -> bool:

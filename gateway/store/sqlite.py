@@ -89,7 +89,9 @@ class SqliteStore:
         self._lock_fd: int | None = None
 
     @classmethod
-    async def open(cls, path: Path, *, now: float, operator: bool = False) -> SqliteStore:
+    async def open(
+        cls, path: Path, *, now: float, operator: bool = False, max_rescues: int = 5
+    ) -> SqliteStore:
         """Open (creating if needed) the database and release leases a dead process left.
 
         ``operator=True`` is for operator commands (``dlq``, ``replay``, ``status``) next to a
@@ -99,7 +101,7 @@ class SqliteStore:
         try:
             await store._run(lambda: store._open_sync(lock=not operator))
             if not operator:
-                await store._run(lambda: store._release_all_sync(now))
+                await store._run(lambda: store._release_all_sync(now, max_rescues))
         except BaseException:
             await store.close()
             raise
