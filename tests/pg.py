@@ -25,7 +25,7 @@ def dsn_for(name: str) -> str:
 
 async def _admin() -> asyncpg.Connection:
     try:
-        return await asyncpg.connect(ADMIN_DSN, timeout=5)
+        return await asyncpg.connect(ADMIN_DSN, timeout=30)
     except (OSError, asyncpg.PostgresError) as exc:
         if os.environ.get("CI") == "true":
             raise

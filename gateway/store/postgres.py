@@ -143,13 +143,9 @@ class PostgresStore:
         cursor: SourceCursor | None = None,
     ) -> list[Receipt]:
         async with self._tx() as tx:
-            await tx.lock_dossiers(
-                {
-                    i.record.dossier_code: i.record.agency_code
-                    for i in items
-                    if isinstance(i, Incoming)
-                }
-            )
+            incoming = [i.record for i in items if isinstance(i, Incoming)]
+            await tx.lock_dossiers({r.dossier_code: r.agency_code for r in incoming})
+            await tx.prefetch([record_key(r) for r in incoming], [r.dossier_code for r in incoming])
             receipts = [await self._accept_one(tx, item, now, validate) for item in items]
             if cursor is not None:
                 await tx.conn.execute(
@@ -235,37 +231,21 @@ class PostgresStore:
             rid = await tx.insert_record(key, source, record, State.QUARANTINED, now, reason)
             tx.audit(now, "quarantined", rid, code, {**base, "reason": reason})
             return Receipt("quarantined", (rid,), reason)
-        if isinstance(record, Dossier):
-            latest = await tx.conn.fetchval(
-                "SELECT r.status FROM dossiers d JOIN records r ON r.id = d.latest_snapshot_id "
-                "WHERE d.dossier_code = $1",
-                code,
-            )
-            stale = stale_reason(latest, record.status)
-            if stale is not None:
-                rid = await tx.insert_record(key, source, record, State.SUPERSEDED, now, stale)
-                tx.audit(now, "superseded", rid, code, {**base, "reason": "status_backwards"})
-                return Receipt("accepted", (rid,), stale)
-        rid = await tx.insert_record(key, source, record, State.QUEUED, now, "")
         detail = {**base, "kind": str(record.kind), "status": record.status.value}
+        if not isinstance(record, Dossier):
+            rid = await tx.insert_record(key, source, record, State.QUEUED, now, "")
+            tx.audit(now, "received", rid, code, detail)
+            tx.audit(now, "queued", rid, code, {})
+            return Receipt("accepted", (rid,))
+        stale = stale_reason(await tx.latest_status(code), record.status)
+        if stale is not None:
+            rid = await tx.insert_record(key, source, record, State.SUPERSEDED, now, stale)
+            tx.audit(now, "superseded", rid, code, {**base, "reason": "status_backwards"})
+            return Receipt("accepted", (rid,), stale)
+        rid, older = await tx.insert_snapshot(key, source, record, now)
         tx.audit(now, "received", rid, code, detail)
-        if isinstance(record, Dossier):
-            older = await tx.conn.fetch(
-                "UPDATE records SET state = 'superseded', updated_at = $3 WHERE dossier_code = $1"
-                " AND kind = 'dossier' AND state = 'queued' AND id < $2 RETURNING id",
-                code,
-                rid,
-                now,
-            )
-            for row in sorted(older, key=lambda r: int(r[0])):
-                tx.audit(now, "superseded", row[0], code, {"by": rid})
-            await tx.conn.execute(
-                "UPDATE dossiers SET latest_snapshot_id = $2, agency_code = $3 "
-                "WHERE dossier_code = $1",
-                code,
-                rid,
-                record.agency_code,
-            )
+        for old in older:
+            tx.audit(now, "superseded", old, code, {"by": rid})
         tx.audit(now, "queued", rid, code, {})
         return Receipt("accepted", (rid,))
 
@@ -532,6 +512,9 @@ class _PgTx:
     def __init__(self, conn: Any) -> None:
         self.conn = conn
         self._pending: list[tuple[float, str, int | None, str, dict[str, Any]]] = []
+        self._keys: dict[str, int] = {}
+        self._absent: set[str] = set()
+        self._status: dict[str, int | None] = {}
 
     def audit(
         self, at: float, event: str, record_id: int | None, code: str, detail: dict[str, Any]
@@ -586,10 +569,68 @@ class _PgTx:
             codes,
         )
 
+    async def prefetch(self, keys: list[str], codes: list[str]) -> None:
+        """Read once, for a whole accepted batch, which keys exist and each dossier's latest
+        status (the dossier rows are locked, so nobody else changes them meanwhile)."""
+        rows = await self.conn.fetch(
+            "SELECT event_key, id FROM records WHERE event_key = ANY($1::text[])", keys
+        )
+        self._keys = {str(k): int(i) for k, i in rows}
+        self._absent = set(keys) - set(self._keys)
+        rows = await self.conn.fetch(
+            "SELECT d.dossier_code, r.status FROM dossiers d "
+            "LEFT JOIN records r ON r.id = d.latest_snapshot_id "
+            "WHERE d.dossier_code = ANY($1::text[])",
+            sorted(set(codes)),
+        )
+        self._status = {str(c): s for c, s in rows}
+
+    async def latest_status(self, code: str) -> int | None:
+        if code in self._status:
+            return self._status[code]
+        value = await self.conn.fetchval(
+            "SELECT r.status FROM dossiers d JOIN records r ON r.id = d.latest_snapshot_id "
+            "WHERE d.dossier_code = $1",
+            code,
+        )
+        return None if value is None else int(value)
+
+    async def insert_snapshot(
+        self, key: str, source: str, record: Dossier, now: float
+    ) -> tuple[int, list[int]]:
+        """Insert a queued snapshot, supersede the older queued ones and make it the
+        dossier's latest, in one statement; return its id and the superseded ids."""
+        row = await self.conn.fetchrow(
+            "WITH ins AS (INSERT INTO records (event_key, source, kind, dossier_code,"
+            " agency_code, payload, state, next_attempt_at, accepted_at, updated_at, status)"
+            " VALUES ($1, $2, 'dossier', $3, $4, $5, 'queued', $6, $6, $6, $7) RETURNING id),"
+            " sup AS (UPDATE records SET state = 'superseded', updated_at = $6"
+            " WHERE dossier_code = $3 AND kind = 'dossier' AND state = 'queued' RETURNING id),"
+            " dos AS (UPDATE dossiers SET latest_snapshot_id = (SELECT id FROM ins),"
+            " agency_code = $4 WHERE dossier_code = $3)"
+            " SELECT (SELECT id FROM ins), ARRAY(SELECT id FROM sup ORDER BY id)",
+            key,
+            source,
+            record.dossier_code,
+            record.agency_code,
+            json.dumps(record_to_json(record), ensure_ascii=False),
+            now,
+            int(record.status),
+        )
+        rid = int(row[0])
+        self._keys[key] = rid
+        self._status[record.dossier_code] = int(record.status)
+        return rid, [int(i) for i in row[1]]
+
     async def duplicate(
         self, key: str, source: str, raw_digest: str, code: str, now: float
     ) -> Receipt | None:
-        rid = await self.conn.fetchval("SELECT id FROM records WHERE event_key = $1", key)
+        if key in self._keys:
+            rid: int | None = self._keys[key]
+        elif key in self._absent:
+            rid = None
+        else:
+            rid = await self.conn.fetchval("SELECT id FROM records WHERE event_key = $1", key)
         if rid is None:
             return None
         self.audit(
@@ -617,4 +658,5 @@ class _PgTx:
             error or None,
             int(record.status) if isinstance(record, Dossier) else None,
         )
+        self._keys[key] = int(rid)
         return int(rid)

@@ -64,9 +64,8 @@ class StoreMachine(RuleBasedStateMachine):
         if self.engine == "sqlite":
             return await SqliteStore.open(Path(self.folder.name) / "gw.db", now=self.now)
         store = await PostgresStore.open(self.dsn, now=self.now, max_connections=2)
-        await store.query(
-            "TRUNCATE records, dossiers, attempts, audit, source_cursors RESTART IDENTITY"
-        )
+        for table in ("attempts", "audit", "source_cursors", "dossiers", "records"):
+            await store.query(f"DELETE FROM {table}")  # cheaper than TRUNCATE per example
         await store.query("UPDATE audit_head SET seq = 0, hash = repeat('0', 64)")
         return store
 
@@ -183,8 +182,8 @@ class StoreMachine(RuleBasedStateMachine):
 
 
 SETTINGS = settings(
-    max_examples=50,
-    stateful_step_count=25,
+    max_examples=30,
+    stateful_step_count=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
