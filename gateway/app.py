@@ -13,14 +13,16 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 from aiohttp import web
 
 from adapters import registry
 from gateway.backpressure import Backpressure
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, load_config
 from gateway.delivery import DeliveryWorker
+from gateway.errors import ConfigError
 from gateway.intake import Intake, IntakeSource
 from gateway.routes.dvcqg_rest import DvcqgRestRoute
 from gateway.store.engines import AnyStore, open_store
@@ -95,7 +97,7 @@ async def running(
                 await asyncio.wait_for(delivery_task, grace_s)
             except TimeoutError:
                 log.warning("delivery_cut_at_grace_period", grace_s=grace_s)
-        await route.close()
+        await worker.route.close()
         await store.close()
         log.info("gateway_stopped")
 
@@ -105,3 +107,29 @@ def _bound_port(runner: web.AppRunner) -> int:
         if isinstance(address, tuple):
             return int(address[1])
     raise RuntimeError("intake is not listening")  # pragma: no cover
+
+
+async def reload(gateway: Gateway, path: Path) -> bool:
+    """SIGHUP: read the configuration again and switch intake sources (adapters, mappings),
+    the route and the delivery settings without stopping. Nothing stored is touched; a bad
+    file is refused (every problem logged) and the running configuration stays."""
+    try:
+        config = load_config(path)
+        sources = build_sources(config)
+    except ConfigError as exc:
+        log.error("reload_refused", problems=[str(p) for p in exc.problems])
+        return False
+    fixed = [
+        name
+        for name in ("store", "logging")
+        if getattr(config, name) != getattr(gateway.config, name)
+    ]
+    if (config.intake.host, config.intake.port) != (gateway.config.intake.host, gateway.port):
+        fixed.append("intake.host/port")
+    if fixed:
+        log.warning("reload_needs_restart", sections=fixed)
+    gateway.intake.use(sources)
+    gateway.worker.use(DvcqgRestRoute(config.portal), config.delivery)
+    gateway.config = config
+    log.info("reloaded", sources=sorted(sources))
+    return True

@@ -67,6 +67,33 @@ class DeliveryWorker:
             config.retry.budget_ratio, config.retry.budget_min_per_s, clock()
         )
         self.rate_limit = RateLimit(config.rate_limit_per_s, clock, sleep)
+        self._sleep = sleep
+        self._next: tuple[Route, DeliveryConfig] | None = None
+
+    @property
+    def route(self) -> Route:
+        return self._route
+
+    def use(self, route: Route, config: DeliveryConfig) -> None:
+        """Switch to a new route and settings (SIGHUP) between rounds; the old route is
+        closed once the round in flight has finished with it."""
+        self._next = (route, config)
+        self.wake()
+
+    async def _switch(self) -> None:
+        if self._next is None:
+            return
+        old = self._route
+        self._route, config = self._next
+        self._next = None
+        if config.rate_limit_per_s != self._config.rate_limit_per_s:
+            self.rate_limit = RateLimit(config.rate_limit_per_s, self._clock, self._sleep)
+        if config.concurrency != self._config.concurrency:
+            self._limit = asyncio.Semaphore(config.concurrency)
+        self._config = config
+        if old is not self._route:
+            await old.close()
+        log.info("delivery_reconfigured", route=self._route.name)
 
     async def next_round(self) -> None:
         """Wait until the worker finishes its next round (tests and the demo use this)."""
@@ -102,6 +129,7 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """Claim one batch, deliver it, record the outcomes; return the batch size."""
+        await self._switch()
         claimed = await self._store.claim(
             self.owner, self._config.batch_size, self._clock(), self._config.lease_s
         )

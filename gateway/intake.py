@@ -75,6 +75,11 @@ class Intake:
         self._clock = clock
         self.accepting = True
 
+    def use(self, sources: Mapping[str, IntakeSource]) -> None:
+        """Switch to new sources and mappings (SIGHUP); requests in flight finish with the
+        ones they started with."""
+        self._sources = dict(sources)
+
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self._config.max_body_bytes)
         app[INTAKE_KEY] = self

@@ -77,7 +77,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from gateway.app import running  # noqa: PLC0415
+    from gateway.app import reload, running  # noqa: PLC0415
 
     config = load_config(args.config)
     logs.configure(config.logging.format, config.logging.level)
@@ -87,7 +87,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        async with running(config, grace_s=args.grace_s):
+        async with running(config, grace_s=args.grace_s) as gateway:
+            reloads: set[asyncio.Task[bool]] = set()
+
+            def on_hup() -> None:
+                task = asyncio.ensure_future(reload(gateway, args.config))
+                reloads.add(task)
+                task.add_done_callback(reloads.discard)
+
+            loop.add_signal_handler(signal.SIGHUP, on_hup)
             await stop.wait()
             log.info("shutdown_requested")
 
