@@ -3,10 +3,12 @@
 Same contract and same audit chain as the SQLite engine; what differs is how processes that
 run at the same time stay out of each other's way:
 
-- **Claims** lock dossier rows with ``FOR UPDATE OF d SKIP LOCKED`` and mark the dossier
-  ``in_flight``, so at most one record of a dossier is leased across all processes and no
-  claim ever waits for another. A claimed record is leased only if it is still queued (the
-  ``UPDATE ... WHERE state = 'queued'`` re-reads the latest committed row).
+- **Claims** pick the next record of each dossier, then lock those dossiers' rows with
+  ``FOR UPDATE SKIP LOCKED`` where ``in_flight IS NULL`` (re-checked on the latest row
+  version) and mark them ``in_flight``, so at most one record of a dossier is leased across
+  all processes and no claim ever waits for another. A picked record is leased only if it
+  is still queued and due (the ``UPDATE ... WHERE state = 'queued'`` re-reads the latest
+  committed row).
 - **Leases** carry a fencing token from a sequence; a completion whose token is no longer
   the record's is ignored. Heartbeats extend leases; a killed process's leases expire after
   ``lease_s`` and the next sweep of any live process returns them to the queue.
@@ -72,7 +74,6 @@ WHERE r.state = 'queued' AND r.next_attempt_at <= $1 AND d.in_flight IS NULL
                                OR (p.order_at = r.order_at AND p.id < r.id)))))
 ORDER BY r.next_attempt_at, r.id
 LIMIT $2
-FOR UPDATE OF d SKIP LOCKED
 """
 
 _DEAD_COLUMNS = (
@@ -253,17 +254,26 @@ class PostgresStore:
 
     async def claim(self, owner: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
         async with self._tx() as tx:
-            rows = await tx.conn.fetch(_CLAIM_SQL, now, limit * 4)
+            rows = await tx.conn.fetch(_CLAIM_SQL, now, limit * 2)
             first: dict[str, Any] = {}
             for row in rows:
                 first.setdefault(row[3], row)
-            picked = list(first.values())[:limit]
+            if not first:
+                return []
+            locked = await tx.conn.fetch(
+                "SELECT dossier_code FROM dossiers WHERE dossier_code = ANY($1::text[]) "
+                "AND in_flight IS NULL ORDER BY dossier_code FOR UPDATE SKIP LOCKED",
+                list(first),
+            )
+            free = {str(row[0]) for row in locked}
+            picked = [row for code, row in first.items() if code in free][:limit]
             if not picked:
                 return []
             leased = await tx.conn.fetch(
                 "UPDATE records SET state = 'leased', lease_owner = $1, lease_until = $2, "
                 "lease_token = nextval('lease_tokens'), updated_at = $3 "
-                "WHERE id = ANY($4::bigint[]) AND state = 'queued' RETURNING id, lease_token",
+                "WHERE id = ANY($4::bigint[]) AND state = 'queued' AND next_attempt_at <= $3 "
+                "RETURNING id, lease_token",
                 owner,
                 now + lease_s,
                 now,
@@ -292,70 +302,106 @@ class PostgresStore:
         if not outcomes:
             return 0
         async with self._tx() as tx:
-            codes = await tx.conn.fetch(
+            rows = await tx.conn.fetch(
                 "SELECT DISTINCT dossier_code FROM records WHERE id = ANY($1::bigint[])",
                 [o.record_id for o in outcomes],
             )
-            await tx.lock_dossiers({row[0]: "" for row in codes}, create=False)
-            return sum([await self._complete_one(tx, o) for o in outcomes])
+            await tx.lock_dossiers({row[0]: "" for row in rows}, create=False)
+            held = await tx.conn.fetch(
+                "SELECT r.id, r.kind, r.dossier_code, r.attempts FROM records r "
+                "JOIN unnest($1::bigint[], $2::bigint[]) AS o(id, token) "
+                "ON r.id = o.id AND r.lease_token = o.token WHERE r.state = 'leased'",
+                [o.record_id for o in outcomes],
+                [o.lease_token for o in outcomes],
+            )
+            # A lease that was lost (expired and taken over): the newer holder decides.
+            current = {int(r[0]): (str(r[1]), str(r[2]), int(r[3])) for r in held}
+            applied = [o for o in outcomes if o.record_id in current]
+            if applied:
+                await self._apply(tx, applied, current)
+            return len(applied)
 
-    async def _complete_one(self, tx: _PgTx, o: Outcome) -> int:
-        row = await tx.conn.fetchrow(
-            "SELECT kind, dossier_code, attempts FROM records "
-            "WHERE id = $1 AND state = 'leased' AND lease_token = $2",
-            o.record_id,
-            o.lease_token,
-        )
-        if row is None:
-            return 0  # the lease was lost (expired and taken over): the newer holder decides
-        kind, code, attempts = row
+    async def _apply(
+        self, tx: _PgTx, outcomes: list[Outcome], current: dict[int, tuple[str, str, int]]
+    ) -> None:
+        """Apply outcomes whose lease is held, a few statements for the whole list."""
         await tx.conn.execute(
-            "UPDATE dossiers SET on_portal = on_portal OR $2, in_flight = "
-            "CASE WHEN in_flight = $3 THEN NULL ELSE in_flight END WHERE dossier_code = $1",
-            code,
-            o.kind is OutcomeKind.DELIVERED and kind == "dossier",
-            o.record_id,
+            "UPDATE dossiers d SET on_portal = d.on_portal OR x.delivered, in_flight = "
+            "CASE WHEN d.in_flight = x.id THEN NULL ELSE d.in_flight END "
+            "FROM unnest($1::text[], $2::bigint[], $3::boolean[]) AS x(code, id, delivered) "
+            "WHERE d.dossier_code = x.code",
+            [current[o.record_id][1] for o in outcomes],
+            [o.record_id for o in outcomes],
+            [
+                o.kind is OutcomeKind.DELIVERED and current[o.record_id][0] == "dossier"
+                for o in outcomes
+            ],
         )
-        if o.kind is OutcomeKind.DEFERRED:
-            await tx.conn.execute(
+        deferred = [o for o in outcomes if o.kind is OutcomeKind.DEFERRED]
+        if deferred:
+            await tx.conn.executemany(
                 "UPDATE records SET state = 'queued', next_attempt_at = $2, updated_at = $3, "
                 "lease_owner = NULL, lease_until = NULL WHERE id = $1",
-                o.record_id,
-                o.next_attempt_at,
-                o.at,
+                [(o.record_id, o.next_attempt_at, o.at) for o in deferred],
             )
-            deferred = {"reason": o.message, "next_attempt_at": round(o.next_attempt_at, 3)}
-            tx.audit(o.at, "deferred", o.record_id, code, deferred)
-            return 1
-        attempt = attempts + 1
-        await tx.conn.execute(
-            "INSERT INTO attempts (record_id, attempt, finished_at, route, outcome, http_status,"
-            " portal_code, message, latency_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            o.record_id,
-            attempt,
-            o.at,
-            o.route,
-            str(o.kind),
-            o.http_status,
-            o.portal_code,
-            o.message,
-            o.latency_ms,
-        )
-        await tx.conn.execute(
-            "UPDATE records SET state = $2, attempts = $3, next_attempt_at = $4, updated_at = $5,"
-            " lease_owner = NULL, lease_until = NULL, last_error = $6, portal_code = $7,"
-            " uncertain = uncertain OR $8 WHERE id = $1",
-            o.record_id,
-            str(STATE_OF[o.kind]),
-            attempt,
-            o.next_attempt_at if o.kind is OutcomeKind.RETRY else 0.0,
-            o.at,
-            o.message if o.kind is not OutcomeKind.DELIVERED else None,
-            o.portal_code,
-            o.kind is OutcomeKind.RETRY,
-        )
-        tx.audit(o.at, EVENT_OF[o.kind], o.record_id, code, outcome_detail(o, attempt))
-        return 1
+        tried = [o for o in outcomes if o.kind is not OutcomeKind.DEFERRED]
+        if tried:
+            await tx.conn.copy_records_to_table(
+                "attempts",
+                records=[
+                    (
+                        o.record_id,
+                        current[o.record_id][2] + 1,
+                        o.at,
+                        o.route,
+                        str(o.kind),
+                        o.http_status,
+                        o.portal_code,
+                        o.message,
+                        o.latency_ms,
+                    )
+                    for o in tried
+                ],
+                columns=[
+                    "record_id",
+                    "attempt",
+                    "finished_at",
+                    "route",
+                    "outcome",
+                    "http_status",
+                    "portal_code",
+                    "message",
+                    "latency_ms",
+                ],
+            )
+            await tx.conn.executemany(
+                "UPDATE records SET state = $2, attempts = $3, next_attempt_at = $4,"
+                " updated_at = $5, lease_owner = NULL, lease_until = NULL, last_error = $6,"
+                " portal_code = $7, uncertain = uncertain OR $8 WHERE id = $1",
+                [
+                    (
+                        o.record_id,
+                        str(STATE_OF[o.kind]),
+                        current[o.record_id][2] + 1,
+                        o.next_attempt_at if o.kind is OutcomeKind.RETRY else 0.0,
+                        o.at,
+                        o.message if o.kind is not OutcomeKind.DELIVERED else None,
+                        o.portal_code,
+                        o.kind is OutcomeKind.RETRY,
+                    )
+                    for o in tried
+                ],
+            )
+        for o in outcomes:
+            code, attempt = current[o.record_id][1], current[o.record_id][2] + 1
+            if o.kind is OutcomeKind.DEFERRED:
+                deferred_detail = {
+                    "reason": o.message,
+                    "next_attempt_at": round(o.next_attempt_at, 3),
+                }
+                tx.audit(o.at, "deferred", o.record_id, code, deferred_detail)
+            else:
+                tx.audit(o.at, EVENT_OF[o.kind], o.record_id, code, outcome_detail(o, attempt))
 
     async def heartbeat(self, owner: str, tokens: Sequence[int], now: float, lease_s: float) -> int:
         async with self._pool.acquire() as conn:

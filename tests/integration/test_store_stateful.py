@@ -187,6 +187,7 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+PG_SETTINGS = settings(SETTINGS, max_examples=5, stateful_step_count=15)  # round trips per step
 
 
 def test_sqlite_store_state_machine() -> None:
@@ -194,6 +195,7 @@ def test_sqlite_store_state_machine() -> None:
     run_state_machine_as_test(machine, settings=SETTINGS)
 
 
+@pytest.mark.timeout(300)
 def test_postgresql_store_state_machine() -> None:
     loop = asyncio.new_event_loop()
     database = pg_database()
@@ -204,10 +206,7 @@ def test_postgresql_store_state_machine() -> None:
         raise
     try:
         machine = type("PgMachine", (StoreMachine,), {"engine": "postgresql", "dsn": dsn})
-        run_state_machine_as_test(machine, settings=SETTINGS)
+        run_state_machine_as_test(machine, settings=PG_SETTINGS)
     finally:
         loop.run_until_complete(database.__aexit__(None, None, None))
         loop.close()
-
-
-pytestmark = pytest.mark.timeout(120)
