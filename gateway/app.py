@@ -17,22 +17,26 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
 from aiohttp import web
 
 from adapters import registry
-from gateway.audit import policy_from_config, seal_periodically
+from gateway.audit import AuditPolicy, policy_from_config, seal_periodically
 from gateway.audit_archive import archive_periodically
-from gateway.config import GatewayConfig
+from gateway.backpressure import Backpressure
+from gateway.config import GatewayConfig, load_config
 from gateway.delivery import DeliveryWorker
+from gateway.errors import ConfigError
 from gateway.intake import Intake, IntakeSource, portal_validator
 from gateway.routes.router import build_router
 from gateway.sources import build_pull_sources
 from gateway.sources.pulling import PullLoop
 from gateway.store.audit_sqlite import SqliteAuditRepository
-from gateway.store.sqlite import SqliteStore
+from gateway.store.engines import AnyStore, open_store
+from gateway.store.postgres import PostgresStore
 
 log = structlog.get_logger("gateway.app")
 
@@ -42,7 +46,7 @@ class Gateway:
     """A running gateway; tests and the demo reach its parts through it."""
 
     config: GatewayConfig
-    store: SqliteStore
+    store: AnyStore
     worker: DeliveryWorker
     intake: Intake
     port: int
@@ -73,11 +77,17 @@ async def running(
     signing, join hashes) come from ``environ``, by default the process environment."""
     sources = build_sources(config)
     audit = policy_from_config(config.audit, os.environ if environ is None else environ)
-    store = await SqliteStore.open(config.store.path, now=clock(), audit=audit)
+    store = await open_store(
+        config.store, now=clock(), max_rescues=config.delivery.max_rescues, audit=audit
+    )
     route = build_router(config)
     worker = DeliveryWorker(
         store, route, config.delivery, clock=clock, audit_body_bytes=audit.max_body_bytes
     )
+    if isinstance(store, PostgresStore):
+        await store.listen(worker.wake)  # records queued by any process wake this worker
+    disk = config.store.path.parent if config.store.engine == "sqlite" else None
+    busy = Backpressure(store, config.intake, disk, clock)
     validate = portal_validator(route.tables)
     intake = Intake(
         store,
@@ -87,6 +97,7 @@ async def running(
         clock=clock,
         validate=validate,
         prepare=route.tables.map_raw_status,
+        busy=busy.reason,
     )
     runner = web.AppRunner(intake.app(), access_log=None, handle_signals=False)
     stop = asyncio.Event()
@@ -95,18 +106,7 @@ async def running(
     source_tasks: list[asyncio.Task[None]] = []
     sealing: asyncio.Future[Any] | None = None
     try:
-        await store.audit_system(
-            "config_loaded",
-            {
-                "config_digest": hashlib.sha256(repr(config).encode()).hexdigest(),
-                "signing_key_id": audit.signer.key_id if audit.signer else "",
-            },
-            now=clock(),
-        )
-        sealing = asyncio.gather(
-            seal_periodically(store.seal_audit, audit.checkpoint_every_s, stop, clock),
-            _retention(config, stop, clock),
-        )
+        sealing = await _start_audit(store, audit, config, stop, clock)
         pulls = build_pull_sources(
             config, store, on_commit=worker.wake, clock=clock, validate=validate
         )
@@ -122,7 +122,7 @@ async def running(
         log.info(
             "gateway_started",
             intake=f"http://{config.intake.host}:{port}",
-            store=str(config.store.path),
+            store=config.store.engine,
             portal=config.portal.base_url,
         )
         yield Gateway(config, store, worker, intake, port, pulls)
@@ -137,7 +137,7 @@ async def running(
                 await asyncio.wait_for(delivery_task, grace_s)
             except TimeoutError:
                 log.warning("delivery_cut_at_grace_period", grace_s=grace_s)
-        await route.close()
+        await worker.route.close()
         if sealing is not None:
             await sealing
         try:
@@ -156,12 +156,34 @@ async def _stop_sources(tasks: list[asyncio.Task[None]], grace_s: float) -> None
             log.warning("source_cut_at_grace_period", task=task.get_name(), grace_s=grace_s)
 
 
+async def _start_audit(
+    store: AnyStore,
+    audit: AuditPolicy,
+    config: GatewayConfig,
+    stop: asyncio.Event,
+    clock: Callable[[], float],
+) -> asyncio.Future[Any]:
+    """Audit the configuration this run starts with; seal and archive in the background."""
+    await store.audit_system(
+        "config_loaded",
+        {
+            "config_digest": hashlib.sha256(repr(config).encode()).hexdigest(),
+            "signing_key_id": audit.signer.key_id if audit.signer else "",
+        },
+        now=clock(),
+    )
+    return asyncio.gather(
+        seal_periodically(store.seal_audit, audit.checkpoint_every_s, stop, clock),
+        _retention(config, stop, clock),
+    )
+
+
 async def _retention(
     config: GatewayConfig, stop: asyncio.Event, clock: Callable[[], float]
 ) -> None:
     """Move old audit entries to archive files every ``audit.archive_every_s`` (0: never)."""
-    if config.audit.archive_every_s <= 0:
-        return
+    if config.audit.archive_every_s <= 0 or config.store.engine != "sqlite":
+        return  # archives are written from the SQLite engine only so far
     await archive_periodically(
         lambda: SqliteAuditRepository(config.store.path, writable=True),
         config.audit.archive_dir,
@@ -177,3 +199,41 @@ def _bound_port(runner: web.AppRunner) -> int:
         if isinstance(address, tuple):
             return int(address[1])
     raise RuntimeError("intake is not listening")  # pragma: no cover
+
+
+async def reload(gateway: Gateway, path: Path) -> bool:
+    """SIGHUP: read the configuration again and switch intake sources (adapters, mappings),
+    the route and the delivery settings without stopping. Nothing stored is touched; a bad
+    file is refused (every problem logged) and the running configuration stays."""
+    try:
+        config = load_config(path)
+        sources = build_sources(config)
+    except ConfigError as exc:
+        log.error("reload_refused", problems=[str(p) for p in exc.problems])
+        return False
+    fixed = [
+        name
+        for name in ("store", "logging")
+        if getattr(config, name) != getattr(gateway.config, name)
+    ]
+    if (config.intake.host, config.intake.port) != (gateway.config.intake.host, gateway.port):
+        fixed.append("intake.host/port")
+    if fixed:
+        log.warning("reload_needs_restart", sections=fixed)
+    try:
+        route = build_router(config)
+    except ConfigError as exc:
+        log.error("reload_refused", problems=[str(p) for p in exc.problems])
+        return False
+    gateway.intake.use(
+        sources, validate=portal_validator(route.tables), prepare=route.tables.map_raw_status
+    )
+    gateway.worker.use(route, config.delivery)
+    gateway.config = config
+    await gateway.store.audit_system(
+        "config_reloaded",
+        {"config_digest": hashlib.sha256(repr(config).encode()).hexdigest(), "path": str(path)},
+        now=time.time(),
+    )
+    log.info("reloaded", sources=sorted(sources))
+    return True

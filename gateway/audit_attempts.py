@@ -43,6 +43,11 @@ def take_request() -> SentRequest | None:
     return request
 
 
+def peek_request() -> SentRequest | None:
+    """The request noted in this task, left in place (for every record of one call)."""
+    return _last_request.get()
+
+
 def describe_request(request: SentRequest, max_bytes: int) -> tuple[str, str]:
     """The digest of the exact bytes, and the body masked (and cut to ``max_bytes``)."""
     digest = hashlib.sha256(request.body).hexdigest()

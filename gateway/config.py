@@ -31,9 +31,13 @@ MAX_CONFIG_BYTES = 1_000_000
 
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
-    """Where the durable outbox lives."""
+    """Where the durable outbox lives: an SQLite file (one process) or PostgreSQL (several)."""
 
+    engine: Literal["sqlite", "postgresql"] = "sqlite"
     path: Path = Path("var/gateway.db")
+    dsn: str = ""
+    """PostgreSQL connection string, from the environment (``${DATABASE_URL}``)."""
+    max_connections: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,11 @@ class IntakeConfig:
     port: int = 8080
     max_body_bytes: int = 10 * 1024 * 1024
     max_records_per_request: int = 1000
+    max_backlog: int = 0
+    """Answer 503 while more records than this wait for delivery (0: no bound)."""
+    min_free_disk_bytes: int = 100 * 1024 * 1024
+    """Answer 503 while the SQLite store's disk has less free space than this."""
+    busy_retry_after_s: int = 30
     sources: Mapping[str, SourceConfig] = field(
         default_factory=lambda: {"canonical": SourceConfig(adapter="canonical")}
     )
@@ -124,6 +133,9 @@ class PortalConfig:
     max_response_bytes: int = 4 * 1024 * 1024
     create_strategy: Literal["insert-then-update", "look-up-first"] = "insert-then-update"
     """Spec §7: (b) insert, update on "đã tồn tại" [C1]; or (a) ``TraCuuHoSo`` first [C1]."""
+    progress_lookup_service: str = "TraCuuTienDoHoSo"
+    """[?] The service that lists a dossier's progress on the portal, asked before a step is
+    sent again after an ambiguous failure; empty: re-send without asking (at least once)."""
 
 
 ROUTE_NAMES = ("dvcqg-rest", "xroad-rest", "xroad-soap", "lgsp")
@@ -217,6 +229,23 @@ class RetryConfig:
     base_delay_s: float = 2.0
     max_delay_s: float = 900.0
     max_attempts: int = 20
+    max_attempts_per_class: Mapping[str, int] = field(default_factory=dict)
+    """Override ``max_attempts`` per error class: ``network``, ``timeout``, ``server``
+    (5xx, 408), ``throttled`` (429), ``session``, ``answer`` (unreadable answer)."""
+    budget_ratio: float = 0.2
+    """Retries allowed per first attempt on a route (Google SRE retry budget)."""
+    budget_min_per_s: float = 1.0
+    """Retries always allowed per second, whatever the ratio."""
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerConfig:
+    """The circuit breaker per route and agency."""
+
+    failure_threshold: int = 5
+    """Consecutive failed portal calls that open the breaker."""
+    probe_interval_s: float = 30.0
+    """While open, one call goes through as a probe this often."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +257,15 @@ class DeliveryConfig:
     lease_s: float = 120.0
     idle_poll_s: float = 1.0
     retry: RetryConfig = field(default_factory=RetryConfig)
+    portal_batch_size: int = 10
+    """Records per portal call (one agency, one service per call)."""
+    rate_limit_per_s: float = 0.0
+    """Portal calls per second on this route (0: no limit)."""
+    heartbeat_s: float = 0.0
+    """How often in-flight leases are extended (0: a third of ``lease_s``)."""
+    max_rescues: int = 5
+    """A record whose lease is lost more often than this is dead-lettered."""
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,6 +478,24 @@ def _check_values(config: GatewayConfig, problems: list[Problem]) -> None:
             problems.append(Problem(f"delivery.{name}", "must be at least 1"))
     if delivery.lease_s <= 0:
         problems.append(Problem("delivery.lease_s", "must be positive"))
+    if delivery.portal_batch_size < 1 or delivery.max_rescues < 1:
+        problems.append(Problem("delivery", "portal_batch_size and max_rescues must be >= 1"))
+    if delivery.rate_limit_per_s < 0 or delivery.heartbeat_s < 0:
+        problems.append(Problem("delivery", "rate_limit_per_s and heartbeat_s must be >= 0"))
+    if delivery.breaker.failure_threshold < 1 or delivery.breaker.probe_interval_s <= 0:
+        problems.append(
+            Problem("delivery.breaker", "need failure_threshold >= 1, probe_interval_s > 0")
+        )
+    classes = {"network", "timeout", "server", "throttled", "session", "answer"}
+    for name in delivery.retry.max_attempts_per_class:
+        if name not in classes:
+            problems.append(
+                Problem(f"delivery.retry.max_attempts_per_class.{name}", "unknown error class")
+            )
+    if config.store.engine == "postgresql" and not config.store.dsn:
+        problems.append(
+            Problem("store.dsn", "required for engine postgresql (use ${DATABASE_URL})")
+        )
     retry = delivery.retry
     if retry.base_delay_s <= 0 or retry.max_delay_s < retry.base_delay_s:
         problems.append(Problem("delivery.retry", "need 0 < base_delay_s <= max_delay_s"))

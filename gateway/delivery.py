@@ -1,10 +1,18 @@
 """The delivery worker: claims leased batches from the store and sends them over a route.
 
 Each round claims up to ``batch_size`` records (one per dossier, see the store's ordering
-rule), sends them with at most ``concurrency`` in flight, and writes every outcome back in
-one transaction. A failure becomes a stored retry decision (:mod:`gateway.retry`), so a
-restart loses no schedule. The worker sleeps until it is woken by intake, until the next
-scheduled retry is due, or ``idle_poll_s`` passes, whichever is first.
+rule) and groups them into portal calls: one agency and one service per call, at most
+``portal_batch_size`` records each. Calls run with at most ``concurrency`` in flight and at
+most ``rate_limit_per_s`` per second; every outcome is written back in one transaction.
+
+Per call, in order: the retry budget (a call that carries retries needs a token, else the
+records are deferred), the circuit breaker of the route and agency (open: deferred without
+using an attempt), the progress look-up (steps whose earlier attempt may have reached the
+portal are not sent again if the portal holds them), then the call. A refused multi-record
+call is split in halves until the records at fault are alone, so they do not hold back the
+others. Each call's outcomes are committed as soon as it returns. Leases of
+the records in flight are extended every ``heartbeat_s``. A failure becomes a stored retry
+decision (:mod:`gateway.retry`), so a restart loses no schedule.
 """
 
 from __future__ import annotations
@@ -13,17 +21,20 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 import structlog
 
-from gateway.audit_attempts import describe_request, take_request
+from gateway.audit_attempts import describe_request, peek_request, take_request
+from gateway.breaker import Breaker
 from gateway.config import DeliveryConfig
-from gateway.errors import DeliveryError, TranslationError
+from gateway.errors import DeliveryError, PermanentDeliveryError, TranslationError
 from gateway.masking import mask_text
-from gateway.model import Dossier
-from gateway.retry import GiveUp, decide
-from gateway.routes.contract import Route
+from gateway.model import Dossier, ProgressStep
+from gateway.ratelimit import RateLimit
+from gateway.retry import GiveUp, RetryBudget, decide
+from gateway.routes.contract import PortalLookup, Route, Sent
 from gateway.store.contract import Claimed, Outcome, OutcomeKind, Store
 
 log = structlog.get_logger("gateway.delivery")
@@ -42,6 +53,7 @@ class DeliveryWorker:
         rng: random.Random | None = None,
         owner: str | None = None,
         audit_body_bytes: int = 65536,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._store = store
         self._route = route
@@ -54,6 +66,38 @@ class DeliveryWorker:
         self._portal_down = False
         self._round_done = asyncio.Event()
         self._audit_body_bytes = audit_body_bytes
+        self.breakers: dict[str, Breaker] = {}
+        self._budget = RetryBudget(
+            config.retry.budget_ratio, config.retry.budget_min_per_s, clock()
+        )
+        self.rate_limit = RateLimit(config.rate_limit_per_s, clock, sleep)
+        self._sleep = sleep
+        self._next: tuple[Route, DeliveryConfig] | None = None
+
+    @property
+    def route(self) -> Route:
+        return self._route
+
+    def use(self, route: Route, config: DeliveryConfig) -> None:
+        """Switch to a new route and settings (SIGHUP) between rounds; the old route is
+        closed once the round in flight has finished with it."""
+        self._next = (route, config)
+        self.wake()
+
+    async def _switch(self) -> None:
+        if self._next is None:
+            return
+        old = self._route
+        self._route, config = self._next
+        self._next = None
+        if config.rate_limit_per_s != self._config.rate_limit_per_s:
+            self.rate_limit = RateLimit(config.rate_limit_per_s, self._clock, self._sleep)
+        if config.concurrency != self._config.concurrency:
+            self._limit = asyncio.Semaphore(config.concurrency)
+        self._config = config
+        if old is not self._route:
+            await old.close()
+        log.info("delivery_reconfigured", route=self._route.name)
 
     async def next_round(self) -> None:
         """Wait until the worker finishes its next round (tests and the demo use this)."""
@@ -70,7 +114,7 @@ class DeliveryWorker:
         while not stop.is_set():
             now = self._clock()
             if now - last_rescue >= self._config.lease_s / 2:
-                await self._store.release_expired(now)
+                await self._store.release_expired(now, max_rescues=self._config.max_rescues)
                 last_rescue = now
             if await self.run_once() == 0:
                 await self._idle(stop)
@@ -92,73 +136,195 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """Claim one batch, deliver it, record the outcomes; return the batch size."""
+        await self._switch()
         claimed = await self._store.claim(
             self.owner, self._config.batch_size, self._clock(), self._config.lease_s
         )
         if claimed:
-            outcomes = await asyncio.gather(*(self._deliver(c) for c in claimed))
-            await self._store.complete(outcomes)
+            beat = asyncio.create_task(self._heartbeat([c.lease_token for c in claimed]))
+            try:
+                claimed, known = await self._resolve_doubts(claimed)
+                if known:
+                    await self._store.complete(known)
+                calls = group_calls(claimed, self._config.portal_batch_size)
+                results = await asyncio.gather(*(self._deliver_and_record(c) for c in calls))
+            finally:
+                beat.cancel()
+            outcomes = [o for result in results for o in result]
+            await self._report_breakers()
             self._note_portal_health(outcomes)
         done, self._round_done = self._round_done, asyncio.Event()
         done.set()
         return len(claimed)
 
-    async def _deliver(self, claimed: Claimed) -> Outcome:
+    async def _heartbeat(self, tokens: list[int]) -> None:
+        interval = self._config.heartbeat_s or self._config.lease_s / 3
+        while True:
+            await asyncio.sleep(interval)
+            await self._store.heartbeat(self.owner, tokens, self._clock(), self._config.lease_s)
+
+    def _breaker(self, agency: str) -> Breaker:
+        key = f"{self._route.name}/{agency}"
+        if key not in self.breakers:
+            self.breakers[key] = Breaker(key, self._config.breaker)
+        return self.breakers[key]
+
+    async def _report_breakers(self) -> None:
+        """Log and audit each breaker transition once."""
+        for breaker in self.breakers.values():
+            for t in breaker.take_transitions():
+                event = f"circuit_{t.after}"
+                log.warning(event, breaker=t.key, before=t.before, failures=t.failures)
+                detail = {"breaker": t.key, "before": t.before, "failures": t.failures}
+                await self._store.note(event, detail, t.at)
+
+    async def _deliver_and_record(self, call: list[Claimed]) -> list[Outcome]:
+        """Deliver one call's records and commit their outcomes at once, so a crash loses
+        no more than the calls in flight."""
+        outcomes = await self._deliver(call)
+        await self._store.complete(outcomes)
+        return outcomes
+
+    async def _deliver(self, call: list[Claimed]) -> list[Outcome]:
+        """One portal call's records: budget, breaker, look-up, then the call itself."""
         async with self._limit:
-            started = self._clock()
-            record = claimed.record
-            context = structlog.contextvars.bound_contextvars(
-                ma_ho_so=record.dossier_code,
-                route=self._route.name,
-                attempt=claimed.attempts + 1,
-                record_id=claimed.record_id,
-            )
-            with context:
-                return await self._send(claimed, started)
-
-    async def _send(self, claimed: Claimed, started: float) -> Outcome:
-        """One attempt; lines logged here and in the route carry the record's context."""
-        record = claimed.record
-        take_request()  # a request noted by an earlier attempt in this task is not ours
-        try:
-            if isinstance(record, Dossier):
-                sent = await self._route.send_dossiers([record], on_portal=claimed.on_portal)
+            now = self._clock()
+            if any(c.attempts > 0 for c in call):
+                if not self._budget.try_retry(now):
+                    at = now + self._config.retry.base_delay_s
+                    return [self._deferred(c, at, "retry budget spent") for c in call]
             else:
-                sent = await self._route.send_steps([record])
-        except TranslationError as exc:
-            log.warning("record_quarantined", reason=str(exc))
-            return self._outcome(claimed, OutcomeKind.QUARANTINED, started, message=str(exc))
-        except DeliveryError as exc:
-            return self._failed(claimed, exc, started)
-        except Exception as exc:  # one bad record must not stop the daemon
-            log.exception("record_crashed_delivery")
-            reason = f"unexpected error while delivering: {exc!r}"
-            return self._outcome(claimed, OutcomeKind.QUARANTINED, started, message=reason)
-        log.debug("delivery_succeeded", updated=sent.updated)
-        return self._outcome(
-            claimed,
-            OutcomeKind.DELIVERED,
-            started,
-            http_status=sent.http_status,
-            portal_code=sent.portal_code,
-            message=sent.message,
-        )
+                self._budget.first_attempt()
+            breaker = self._breaker(call[0].record.agency_code)
+            if not breaker.allow(now):
+                return [self._deferred(c, breaker.retry_at(), "circuit open") for c in call]
+            return await self._send(call, breaker)
 
-    def _failed(
-        self,
-        claimed: Claimed,
-        exc: DeliveryError,
-        started: float,
-    ) -> Outcome:
+    async def _send(self, call: list[Claimed], breaker: Breaker) -> list[Outcome]:
+        started = self._clock()
+        done: list[Outcome] = []
+        take_request()  # a request noted by an earlier call in this task is not this one's
+        context = structlog.contextvars.bound_contextvars(
+            route=self._route.name,
+            ma_ho_so=",".join(c.record.dossier_code for c in call),
+            records=len(call),
+        )
+        with context:
+            return await self._send_call(call, breaker, started, done)
+
+    async def _send_call(
+        self, call: list[Claimed], breaker: Breaker, started: float, done: list[Outcome]
+    ) -> list[Outcome]:
+        """One portal call; lines logged here and in the route carry the call's context."""
+        try:
+            await self.rate_limit.acquire()
+            sent = await self._call(call)
+        except TranslationError as exc:
+            if len(call) > 1:
+                return done + await self._split(call, breaker)
+            log.warning("record_quarantined", reason=str(exc), record_id=call[0].record_id)
+            return [
+                *done,
+                self._outcome(call[0], OutcomeKind.QUARANTINED, started, message=str(exc)),
+            ]
+        except PermanentDeliveryError as exc:
+            breaker.succeeded(self._clock())  # the portal is up: it answered
+            if len(call) > 1:
+                return done + await self._split(call, breaker)
+            return [*done, self._failed(call[0], exc, started)]
+        except DeliveryError as exc:
+            breaker.failed(self._clock())
+            return done + [self._failed(c, exc, started) for c in call]
+        except Exception as exc:
+            if len(call) > 1:
+                return done + await self._split(call, breaker)
+            log.exception("record_crashed_delivery", record_id=call[0].record_id)
+            reason = f"unexpected error while delivering: {exc!r}"
+            return [*done, self._outcome(call[0], OutcomeKind.QUARANTINED, started, message=reason)]
+        breaker.succeeded(self._clock())
+        return done + [
+            self._outcome(
+                c,
+                OutcomeKind.DELIVERED,
+                started,
+                http_status=sent.http_status,
+                portal_code=sent.portal_code,
+                message=sent.message,
+            )
+            for c in call
+        ]
+
+    async def _split(self, call: list[Claimed], breaker: Breaker) -> list[Outcome]:
+        """Send the two halves of a refused call separately (again and again), to isolate
+        the records at fault in a few calls while the others go through."""
+        half = len(call) // 2
+        return await self._send(call[:half], breaker) + await self._send(call[half:], breaker)
+
+    async def _call(self, call: list[Claimed]) -> Sent:
+        records = [c.record for c in call]
+        if isinstance(records[0], Dossier):
+            dossiers = [r for r in records if isinstance(r, Dossier)]
+            return await self._route.send_dossiers(dossiers, on_portal=call[0].on_portal)
+        return await self._route.send_steps([r for r in records if isinstance(r, ProgressStep)])
+
+    async def _resolve_doubts(self, claimed: list[Claimed]) -> tuple[list[Claimed], list[Outcome]]:
+        """Records that may have reached the portal before: a step the portal holds is
+        delivered without sending it again; a dossier the portal holds goes as an update.
+        If the portal cannot be asked, doubtful steps wait for a retry (never sent blind)."""
+        now = self._clock()
+        doubtful = [c for c in claimed if c.uncertain and self._may_call(c, now)]
+        steps = [c for c in doubtful if isinstance(c.record, ProgressStep)]
+        creates = [c for c in doubtful if isinstance(c.record, Dossier) and not c.on_portal]
+        if not (steps or creates) or not isinstance(self._route, PortalLookup):
+            return claimed, []
+        started = self._clock()
+        try:
+            held_steps = await self._route.steps_on_portal(
+                [c.record for c in steps if isinstance(c.record, ProgressStep)]
+            )
+            held_dossiers = await self._route.dossiers_on_portal(
+                [c.record for c in creates if isinstance(c.record, Dossier)]
+            )
+        except DeliveryError as exc:
+            waiting = {c.record_id for c in steps}
+            outcomes = [self._failed(c, exc, started) for c in steps]
+            return [c for c in claimed if c.record_id not in waiting], outcomes
+        found = {steps[i].record_id for i in held_steps}
+        updates = {creates[i].record_id for i in held_dossiers}
+        known = [
+            self._outcome(c, OutcomeKind.DELIVERED, started, message="already on the portal")
+            for c in steps
+            if c.record_id in found
+        ]
+        rest = [
+            replace(c, on_portal=True) if c.record_id in updates else c
+            for c in claimed
+            if c.record_id not in found
+        ]
+        return rest, known
+
+    def _may_call(self, claimed: Claimed, now: float) -> bool:
+        """Whether this record's breaker lets a call through now (records behind an open
+        breaker are deferred, not looked up)."""
+        breaker = self._breaker(claimed.record.agency_code)
+        return breaker.state != "open" or now >= breaker.retry_at()
+
+    def _failed(self, claimed: Claimed, exc: DeliveryError, started: float) -> Outcome:
         now = self._clock()
         decision = decide(exc, claimed.attempts + 1, now, self._config.retry, self._rng)
+        bound = log.bind(
+            ma_ho_so=claimed.record.dossier_code,
+            route=self._route.name,
+            attempt=claimed.attempts + 1,
+            record_id=claimed.record_id,
+        )
         if isinstance(decision, GiveUp):
-            log.warning(
+            bound.warning(
                 "record_dead_lettered", reason=decision.reason, error=str(exc), error_code=exc.code
             )
             kind, next_at = OutcomeKind.DEAD, 0.0
         else:
-            log.debug("delivery_retry_scheduled", error=str(exc), delay_s=decision.at - now)
+            bound.debug("delivery_retry_scheduled", error=str(exc), delay_s=decision.at - now)
             kind, next_at = OutcomeKind.RETRY, decision.at
         return self._outcome(
             claimed,
@@ -168,6 +334,11 @@ class DeliveryWorker:
             http_status=exc.http_status,
             portal_code=exc.code,
             message=str(exc),
+        )
+
+    def _deferred(self, claimed: Claimed, at: float, why: str) -> Outcome:
+        return self._outcome(
+            claimed, OutcomeKind.DEFERRED, self._clock(), next_attempt_at=at, message=why
         )
 
     def _outcome(
@@ -183,7 +354,7 @@ class DeliveryWorker:
     ) -> Outcome:
         now = self._clock()
         target = digest = body = ""
-        request = take_request()
+        request = peek_request()  # every record of one portal call shares its request
         if request is not None:
             target = request.target
             digest, body = describe_request(request, self._audit_body_bytes)
@@ -206,9 +377,26 @@ class DeliveryWorker:
     def _note_portal_health(self, outcomes: list[Outcome]) -> None:
         """Log 'portal_unavailable' and 'portal_recovered' on the transition only."""
         retried = [o for o in outcomes if o.kind is OutcomeKind.RETRY]
-        if retried and len(retried) == len(outcomes) and not self._portal_down:
+        attempted = [o for o in outcomes if o.kind is not OutcomeKind.DEFERRED]
+        if not attempted:
+            return
+        if retried and len(retried) == len(attempted) and not self._portal_down:
             self._portal_down = True
             log.warning("portal_unavailable", route=self._route.name, error=retried[0].message)
-        elif len(retried) < len(outcomes) and self._portal_down:
+        elif len(retried) < len(attempted) and self._portal_down:
             self._portal_down = False
             log.info("portal_recovered", route=self._route.name)
+
+
+def group_calls(claimed: Sequence[Claimed], size: int) -> list[list[Claimed]]:
+    """Portal calls for a round: one agency, one service and one ``isUpdating`` per call, at
+    most ``size`` records. (A create the portal answers "already exists" for, after a crash,
+    refuses its whole call; the split then isolates it and the route re-sends it as an
+    update.)"""
+    groups: dict[tuple[str, str, bool], list[Claimed]] = {}
+    for c in sorted(claimed, key=lambda c: c.record_id):
+        updating = c.on_portal if isinstance(c.record, Dossier) else True
+        groups.setdefault((str(c.record.kind), c.record.agency_code, updating), []).append(c)
+    return [
+        members[i : i + size] for members in groups.values() for i in range(0, len(members), size)
+    ]

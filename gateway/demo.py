@@ -55,7 +55,7 @@ from gateway.model import PORTAL_TZ, Dossier, ProgressStep
 from gateway.simulator.onestop import generate_feed, to_json_records
 from gateway.simulator.portal import SimulatorSettings, create_app
 from gateway.store.audit_sqlite import SqliteAuditRepository
-from gateway.store.sqlite import SqliteStore
+from gateway.store.engines import AnyStore
 
 PUSH_CHUNK = 250
 DRAIN_TIMEOUT_S = 300.0
@@ -230,7 +230,7 @@ async def _demo(
 
 
 async def _push_and_watch(
-    payload: list[dict[str, Any]], url: str, store: SqliteStore, console: Console
+    payload: list[dict[str, Any]], url: str, store: AnyStore, console: Console
 ) -> dict[str, int]:
     totals = {"accepted": 0, "duplicate": 0, "quarantined": 0, "rejected": 0}
     columns = (
@@ -263,7 +263,7 @@ async def _push_and_watch(
     return totals
 
 
-async def check_portal(portal_url: str, store: SqliteStore, report: DemoReport) -> None:
+async def check_portal(portal_url: str, store: AnyStore, report: DemoReport) -> None:
     """Ask the simulator what it holds and compare it with what the gateway accepted."""
     async with aiohttp.ClientSession() as http, http.get(f"{portal_url}/_sim/state") as resp:
         state = await resp.json()

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,15 +89,32 @@ class Intake:
         clock: Callable[[], float] = time.time,
         validate: Callable[[Record], None] = validate_for_portal,
         prepare: Callable[[object], object] = lambda raw: raw,
+        busy: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
         self._validate = validate
         self._prepare = prepare
+        self._busy = busy
         self._store = store
         self._sources = sources
         self._config = config
         self._on_commit = on_commit
         self._clock = clock
         self.accepting = True
+
+    def use(
+        self,
+        sources: Mapping[str, IntakeSource],
+        *,
+        validate: Callable[[Record], None] | None = None,
+        prepare: Callable[[object], object] | None = None,
+    ) -> None:
+        """Switch to new sources and mappings (SIGHUP); requests in flight finish with the
+        ones they started with."""
+        self._sources = dict(sources)
+        if validate is not None:
+            self._validate = validate
+        if prepare is not None:
+            self._prepare = prepare
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self._config.max_body_bytes)
@@ -117,6 +134,10 @@ class Intake:
             return _error(401, "missing or wrong bearer token")
         if not self.accepting:
             return _error(503, "the gateway is shutting down", retry_after_s=5)
+        busy = await self._busy() if self._busy is not None else None
+        if busy is not None:
+            log.warning("intake_refused_busy", reason=busy)
+            return _error(503, busy, retry_after_s=self._config.busy_retry_after_s)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:

@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import adapters, audit, core, translate
+from gateway.cli import adapters, audit, core, db, dlq, translate
 from gateway.errors import ConfigError, GatewayError
 
-COMMAND_MODULES = (core, translate, adapters, audit)
+COMMAND_MODULES = (core, translate, adapters, audit, db, dlq)
 """Every module that adds verbs; each has ``register(subparsers)``."""
 
 

@@ -38,6 +38,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sim.add_argument("--username", default="simulator")
     sim.add_argument("--password", default="simulator")
     sim.add_argument("--session-ttl-s", type=float, default=600.0)
+    sim.add_argument(
+        "--fault",
+        default="none",
+        help="none, down, slow, error, throttle, reset_after_apply or random (docs/simulator.md)",
+    )
+    sim.add_argument("--fault-rate", type=float, default=0.0, help="for --fault random")
+    sim.add_argument("--fault-slow-s", type=float, default=2.0, help="for --fault slow")
+    sim.add_argument("--fault-retry-after", default="5", help="for --fault throttle")
+    sim.add_argument("--fault-count", type=int, default=0, help="only the next N calls")
+    sim.add_argument("--fault-seed", type=int, default=None)
     sim.set_defaults(func=_cmd_simulate)
 
     demo = sub.add_parser("demo", help="the whole system on this machine, with a summary")
@@ -90,7 +100,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from gateway.app import running  # noqa: PLC0415
+    from gateway.app import reload, running  # noqa: PLC0415
 
     config = load_config(args.config)
     logs.configure(config.logging.format, config.logging.level)
@@ -100,7 +110,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        async with running(config, grace_s=args.grace_s):
+        async with running(config, grace_s=args.grace_s) as gateway:
+            reloads: set[asyncio.Task[bool]] = set()
+
+            def on_hup() -> None:
+                task = asyncio.ensure_future(reload(gateway, args.config))
+                reloads.add(task)
+                task.add_done_callback(reloads.discard)
+
+            loop.add_signal_handler(signal.SIGHUP, on_hup)
             await stop.wait()
             log.info("shutdown_requested")
 
@@ -109,15 +127,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    from gateway.simulator.faults import Faults  # noqa: PLC0415
     from gateway.simulator.portal import SimulatorSettings, run_simulator  # noqa: PLC0415
 
     logs.configure("console", "INFO")
     settings = SimulatorSettings(
         username=args.username, password=args.password, session_ttl_s=args.session_ttl_s
     )
+    try:
+        faults = Faults(
+            mode=args.fault,
+            failure_rate=args.fault_rate,
+            slow_s=args.fault_slow_s,
+            retry_after=args.fault_retry_after,
+            count=args.fault_count,
+            seed=args.fault_seed,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}")
+        return 2
 
     async def serve() -> None:
-        task = asyncio.create_task(run_simulator(args.host, args.port, settings))
+        task = asyncio.create_task(
+            run_simulator(args.host, args.port, settings, fault_modes=faults)
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

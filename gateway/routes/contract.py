@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from gateway.model import Dossier, ProgressStep
 
@@ -46,3 +46,18 @@ class Route(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class PortalLookup(Protocol):
+    """A route that can tell what the portal already holds. The worker asks before re-sending
+    records whose earlier attempt may have reached the portal (an ambiguous failure, a lost
+    lease), so a step is not added twice and a dossier goes as an update, not a create."""
+
+    async def steps_on_portal(self, steps: Sequence[ProgressStep]) -> set[int]:
+        """Indexes into ``steps`` of those the portal already holds."""
+        ...
+
+    async def dossiers_on_portal(self, dossiers: Sequence[Dossier]) -> set[int]:
+        """Indexes into ``dossiers`` of those the portal already holds (``TraCuuHoSo``)."""
+        ...

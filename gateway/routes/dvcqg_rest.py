@@ -72,6 +72,7 @@ class DvcqgRestRoute:
         self._session: str | None = None
         self._session_until = 0.0
         self._login_lock = asyncio.Lock()
+        self._lookups = asyncio.Semaphore(8)
 
     async def close(self) -> None:
         await self._http.close()
@@ -109,6 +110,51 @@ class DvcqgRestRoute:
         payload = await self._call_payload(LOOKUP_SERVICE, agency, {"mahoso": dossier_code})
         result = payload.get("result")
         return isinstance(result, list) and bool(result)
+
+    async def steps_on_portal(self, steps: Sequence[ProgressStep]) -> set[int]:
+        """Ask ``portal.progress_lookup_service`` which of ``steps`` the portal holds (all
+        fields we send equal); an empty service name means we cannot know: none."""
+        service = self._config.progress_lookup_service
+        if not service or not steps:
+            return set()
+        by_dossier = {step.dossier_code: step.agency_code for step in steps}
+        lookups = [self._look_up(service, code, agency) for code, agency in by_dossier.items()]
+        held = dict(zip(by_dossier, await asyncio.gather(*lookups), strict=True))
+        found = set()
+        for index, step in enumerate(steps):
+            encoded = encode_step(step)
+            items = held[step.dossier_code]
+            if any(all(item.get(k) == v for k, v in encoded.items()) for item in items):
+                found.add(index)
+        return found
+
+    async def dossiers_on_portal(self, dossiers: Sequence[Dossier]) -> set[int]:
+        """``TraCuuHoSo`` for each dossier: a non-empty result means the portal holds it."""
+        lookups = [self._look_up(LOOKUP_SERVICE, d.dossier_code, d.agency_code) for d in dossiers]
+        results = await asyncio.gather(*lookups)
+        return {index for index, result in enumerate(results) if result}
+
+    async def _look_up(self, service: str, code: str, agency: str) -> list[dict[str, Any]]:
+        async with self._lookups:
+            for attempt in (1, 2):
+                body = {
+                    "session": await self._current_session(),
+                    "madonvi": agency,
+                    "service": service,
+                    "mahoso": code,
+                }
+                try:
+                    _, _, _, payload = await self._exchange(self._config.service_path, body)
+                except SessionExpiredError:
+                    self._session = None
+                    if attempt == 2:
+                        raise
+                    continue
+                result = payload.get("result")
+                if not isinstance(result, list):
+                    return []
+                return [item for item in result if isinstance(item, dict)]
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _already_exists(self, exc: PermanentDeliveryError) -> bool:
         codes = {str(c) for c in self._config.exists_error_codes}

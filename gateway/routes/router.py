@@ -14,14 +14,16 @@ step of a derived dossier skipped before the restart reaches the portal, which r
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import structlog
 
 from gateway.config import GatewayConfig
 from gateway.encoders.mapping import MappingTables
+from gateway.errors import TranslationError
 from gateway.mappings import load_tables
 from gateway.model import Dossier, ProgressStep
-from gateway.routes.contract import Route, Sent
+from gateway.routes.contract import PortalLookup, Route, Sent
 from gateway.routes.dvcqg_rest import DvcqgRestRoute
 from gateway.routes.lgsp import LgspRoute
 from gateway.routes.xroad_rest import XRoadRestRoute
@@ -110,6 +112,35 @@ class RouterRoute:
         if not to_send:
             return Sent(0, NOT_SYNCED, "step of a derived inter-agency dossier: not synced")
         return await self.route_for(to_send[0].agency_code).send_steps(to_send)
+
+    async def steps_on_portal(self, steps: Sequence[ProgressStep]) -> set[int]:
+        """Which steps the portal holds, asked through each agency's route (if it can)."""
+        return await self._held(steps, dossiers=False)
+
+    async def dossiers_on_portal(self, dossiers: Sequence[Dossier]) -> set[int]:
+        """Which dossiers the portal holds, asked through each agency's route (if it can)."""
+        return await self._held(dossiers, dossiers=True)
+
+    async def _held(self, records: Sequence[Dossier | ProgressStep], *, dossiers: bool) -> set[int]:
+        groups: dict[str, tuple[PortalLookup, list[tuple[int, Any]]]] = {}
+        for index, record in enumerate(records):
+            try:
+                mapped = self._tables.apply(record)  # the portal holds the mapped codes
+            except TranslationError:
+                continue  # cannot be on the portal under a code we cannot map
+            route = self.route_for(mapped.agency_code)
+            if isinstance(route, PortalLookup):
+                groups.setdefault(route.name, (route, []))[1].append((index, mapped))
+        found: set[int] = set()
+        for lookup, items in groups.values():
+            mapped_records = [m for _, m in items]
+            held = await (
+                lookup.dossiers_on_portal(mapped_records)
+                if dossiers
+                else lookup.steps_on_portal(mapped_records)
+            )
+            found |= {items[i][0] for i in held}
+        return found
 
     async def close(self) -> None:
         for route in self._routes.values():

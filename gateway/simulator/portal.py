@@ -26,7 +26,7 @@ from typing import Any, TypedDict
 
 from aiohttp import web
 
-from . import contracts, lgsp, rules, xroad
+from . import contracts, faults, lgsp, rules, xroad
 from .catalogue import Catalogue, load_catalogue
 
 logger = logging.getLogger("gateway.simulator")
@@ -281,6 +281,13 @@ def _look_up_dossier(call: _Call) -> dict[str, Any]:
     return {"result": [] if record is None else [record["item"]]}
 
 
+def _look_up_progress(call: _Call) -> dict[str, Any]:
+    """``TraCuuTienDoHoSo`` [?]: the progress items the portal holds for a dossier, in order.
+    Not a documented DVCQG service; it lets a gateway check before re-sending a step after
+    an ambiguous failure (configured by ``portal.progress_lookup_service``)."""
+    return {"result": list(call.state.progress.get(_required_text(call.body, "mahoso"), []))}
+
+
 def _list_procedures(call: _Call) -> dict[str, Any]:
     """``LayDanhSachTTHC``: every procedure's code and name."""
     procedures = call.runtime.catalogue.procedures.values()
@@ -302,6 +309,7 @@ SERVICES: Mapping[str, Callable[[_Call], dict[str, Any]]] = {
     "DongBoHoSoMC": _sync_dossiers,
     "CapNhatTienDoHoSoMC": _sync_progress,
     "TraCuuHoSo": _look_up_dossier,
+    "TraCuuTienDoHoSo": _look_up_progress,
     "LayDanhSachTTHC": _list_procedures,
     "LayThuTuc": _describe_procedure,
 }
@@ -414,8 +422,10 @@ def create_app(
     *,
     state: PortalState | None = None,
     clock: Callable[[], float] = time.monotonic,
+    fault_modes: faults.Faults | None = None,
 ) -> web.Application:
-    """The simulated portal as an aiohttp application; ``app[STATE_KEY]`` is its state."""
+    """The simulated portal as an aiohttp application; ``app[STATE_KEY]`` is its state and
+    ``app[faults.FAULTS_KEY]`` its fault mode (:mod:`.faults`)."""
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_rejections])
     app[STATE_KEY] = state if state is not None else PortalState()
     app[_RUNTIME_KEY] = _Runtime(
@@ -443,6 +453,7 @@ def create_app(
         ),
         clock=clock,
     )
+    faults.install(app, fault_modes)
     return app
 
 
@@ -452,9 +463,10 @@ async def run_simulator(
     settings: SimulatorSettings,
     *,
     ready: asyncio.Event | None = None,
+    fault_modes: faults.Faults | None = None,
 ) -> None:
     """Serve the simulated portal on ``host:port`` until cancelled; set ``ready`` once bound."""
-    runner = web.AppRunner(create_app(settings))
+    runner = web.AppRunner(create_app(settings, fault_modes=fault_modes))
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -9,6 +9,11 @@ entry. Record states::
       │                 │ ├──permanent────> dead       (dead-letter, portal's code + message)
       └──lease expired──┘ └──untranslatable─> quarantined (reason + field path)
     queued ──newer snapshot of the same dossier──> superseded
+    leased ──lease expired more than max_rescues times──> dead  ("crashed the worker")
+    dead ──replay (audited with who asked)──> queued
+
+A snapshot whose status would move the dossier backwards at the portal (see
+:func:`is_backwards`) is stored as ``superseded`` at once and never sent.
 
 Per-dossier ordering lives in :meth:`Store.claim`: at most one record of a dossier is leased
 at a time; a dossier's progress steps wait until the dossier exists on the portal and go in
@@ -22,7 +27,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from gateway.model import Dossier, ProgressStep, Record
+from gateway.model import Dossier, DossierStatus, ProgressStep, Record
+
+STATUS_RANK: dict[int, int] = {1: 1, 2: 2, 4: 3, 5: 3, 6: 3, 3: 4, 7: 4, 8: 4, 9: 5, 10: 6}
+"""How far along a dossier is, per ``TrangThaiHoSo`` [I]: submitted < received < processing
+(4, and its pauses 5 "supplement requested" and 6 "fees requested", which may go back to 4)
+< closed without a result (3 refused, 7 withdrawn, 8 stopped) < 9 finished < 10 returned."""
+
+
+def is_backwards(delivered_or_queued: DossierStatus | int, new: DossierStatus | int) -> bool:
+    """Whether sending ``new`` after ``delivered_or_queued`` would move the dossier backwards
+    at the portal. 5/6 -> 4 is allowed (the applicant supplied what was asked)."""
+    return STATUS_RANK[int(new)] < STATUS_RANK[int(delivered_or_queued)]
 
 
 class State(enum.StrEnum):
@@ -81,6 +97,9 @@ class Claimed:
     lease_token: int
     on_portal: bool
     """For a dossier: whether the portal already holds it (decides ``isUpdating``)."""
+    uncertain: bool = False
+    """An earlier attempt may have reached the portal (it ended in a retryable failure, or
+    its lease was lost): look before sending a progress step again."""
 
 
 class OutcomeKind(enum.StrEnum):
@@ -88,6 +107,37 @@ class OutcomeKind(enum.StrEnum):
     RETRY = "retry"
     DEAD = "dead"
     QUARANTINED = "quarantined"
+    DEFERRED = "deferred"
+    """Not attempted (breaker open, retry budget empty): back to the queue, no attempt used."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A dead-lettered (or quarantined) record as the operator sees it."""
+
+    record_id: int
+    state: str
+    kind: str
+    dossier_code: str
+    agency_code: str
+    attempts: int
+    updated_at: float
+    portal_code: str | None
+    error: str
+    payload: str
+    """The canonical JSON of the record."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadFilter:
+    """Which dead letters a listing or a replay covers; empty fields match everything."""
+
+    record_ids: tuple[int, ...] = ()
+    dossier_code: str = ""
+    portal_code: str = ""
+    since: float | None = None
+    """Dead-lettered at or after this time (epoch seconds)."""
+    include_quarantined: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +196,28 @@ class Store(Protocol):
         """Apply outcomes whose lease is still held; return how many were applied."""
         ...
 
-    async def release_expired(self, now: float) -> int:
-        """Return records whose lease expired to the queue; return how many."""
+    async def heartbeat(self, owner: str, tokens: Sequence[int], now: float, lease_s: float) -> int:
+        """Extend the leases ``owner`` still holds; return how many were extended."""
+        ...
+
+    async def release_expired(self, now: float, *, max_rescues: int = 5) -> int:
+        """Return records whose lease expired to the queue (marked ``uncertain``); a record
+        rescued more than ``max_rescues`` times is dead-lettered as crashing the worker.
+        Return how many were handled."""
+        ...
+
+    async def dead_letters(self, where: DeadFilter, *, limit: int = 1000) -> list[DeadLetter]:
+        """Dead-lettered records matching ``where``, oldest first."""
+        ...
+
+    async def replay(self, where: DeadFilter, *, by: str, now: float) -> list[int]:
+        """Queue dead letters matching ``where`` again (attempts reset), audited with ``by``.
+        A dossier snapshot that a newer one replaced is superseded instead. Return the ids
+        queued again."""
+        ...
+
+    async def note(self, event: str, detail: dict[str, Any], now: float) -> None:
+        """Audit an event that is not about one record (a circuit breaker's transition)."""
         ...
 
     async def next_due(self) -> float | None:

@@ -1,6 +1,11 @@
-"""The SQLite schema of the outbox, its attempts and the audit log (version 1)."""
+"""The SQLite schema of the outbox, its attempts and the audit log, as versioned migrations.
 
-SCHEMA_VERSION = 1
+``SCHEMA`` is version 1 (idempotent, ``IF NOT EXISTS``); each entry of ``MIGRATIONS`` moves
+the database one version on and runs in the transaction that records the new version in
+``meta.schema_version``. The store applies whatever is missing when it opens a file.
+"""
+
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -92,3 +97,12 @@ CREATE TABLE IF NOT EXISTS audit_archives (
     created_at  REAL NOT NULL
 );
 """
+
+MIGRATIONS: dict[int, str] = {
+    2: """
+ALTER TABLE records ADD COLUMN rescues INTEGER NOT NULL DEFAULT 0;   -- leases lost
+ALTER TABLE records ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0; -- may be on the portal
+ALTER TABLE records ADD COLUMN status INTEGER;                       -- TrangThaiHoSo
+CREATE INDEX IF NOT EXISTS records_dead ON records (state, updated_at);
+""",
+}

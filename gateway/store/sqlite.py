@@ -31,6 +31,8 @@ from gateway.model import Dossier, ProgressStep, Record, Result, apply_result
 from gateway.store.audit_sqlite import AuditRows, chain_head
 from gateway.store.contract import (
     Claimed,
+    DeadFilter,
+    DeadLetter,
     Incoming,
     Outcome,
     OutcomeKind,
@@ -40,12 +42,13 @@ from gateway.store.contract import (
     State,
     Validate,
 )
-from gateway.store.schema import SCHEMA
+from gateway.store.outcomes import stale_reason
+from gateway.store.schema import MIGRATIONS, SCHEMA
 
 T = TypeVar("T")
 
 _CLAIM_SQL = """
-SELECT r.id, r.payload, r.attempts, r.dossier_code, COALESCE(d.on_portal, 0)
+SELECT r.id, r.payload, r.attempts, r.dossier_code, COALESCE(d.on_portal, 0), r.uncertain
 FROM records r LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code
 WHERE r.state = 'queued' AND r.next_attempt_at <= :now
   AND NOT EXISTS (SELECT 1 FROM records o
@@ -63,6 +66,15 @@ WHERE r.state = 'queued' AND r.next_attempt_at <= :now
 ORDER BY r.next_attempt_at, r.id
 LIMIT :scan
 """
+
+_DEAD_COLUMNS = (
+    "SELECT r.id, r.state, r.kind, r.dossier_code, r.agency_code, r.attempts, r.updated_at, "
+    "r.portal_code, COALESCE(r.last_error, ''), r.payload"
+)
+_REPLAY_COLUMNS = (
+    "SELECT r.id, r.kind, r.dossier_code, r.state, d.latest_snapshot_id "
+    "FROM records r LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code"
+)
 
 
 def record_key(record: Record) -> str:
@@ -82,12 +94,25 @@ class SqliteStore:
         self._lock_fd: int | None = None
 
     @classmethod
-    async def open(cls, path: Path, *, now: float, audit: AuditPolicy | None = None) -> SqliteStore:
-        """Open (creating if needed) the database and release leases a dead process left."""
+    async def open(
+        cls,
+        path: Path,
+        *,
+        now: float,
+        audit: AuditPolicy | None = None,
+        operator: bool = False,
+        max_rescues: int = 5,
+    ) -> SqliteStore:
+        """Open (creating if needed) the database and release leases a dead process left.
+
+        ``operator=True`` is for operator commands (``dlq``, ``replay``, ``status``) next to a
+        running daemon: no process lock and no lease release; writes wait for the daemon's
+        transaction (``busy_timeout``) like any second SQLite writer."""
         store = cls(path, audit)
         try:
-            await store._run(store._open_sync)
-            await store._run(lambda: store._release_all_sync(now))
+            await store._run(lambda: store._open_sync(lock=not operator))
+            if not operator:
+                await store._run(lambda: store._release_all_sync(now, max_rescues))
         except BaseException:
             await store.close()
             raise
@@ -102,16 +127,17 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite: {exc}") from exc
 
-    def _open_sync(self) -> None:
+    def _open_sync(self, *, lock: bool) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self._path.with_name(self._path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            os.close(fd)
-            raise StoreError(f"{self._path} is in use by another gateway process") from exc
-        self._lock_fd = fd
+        if lock:
+            lock_path = self._path.with_name(self._path.name + ".lock")
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                os.close(fd)
+                raise StoreError(f"{self._path} is in use by another gateway process") from exc
+            self._lock_fd = fd
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
@@ -119,6 +145,24 @@ class SqliteStore:
         conn.execute("PRAGMA busy_timeout=5000")
         conn.executescript(SCHEMA)
         self._conn = conn
+        self._migrate_sync()
+
+    def _migrate_sync(self) -> None:
+        """Apply the versioned migrations this file does not have yet, each in its own
+        transaction together with the new ``schema_version``."""
+        conn = self.conn
+        (version,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        for target in sorted(v for v in MIGRATIONS if v > version):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (target,))
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -263,6 +307,18 @@ class SqliteStore:
                 {"source": source, "raw_digest": raw_digest, "reason": reason},
             )
             return Receipt("quarantined", (rid,), reason)
+        if isinstance(record, Dossier):
+            stale = _stale_status(tx, record)
+            if stale is not None:
+                rid = tx.insert_record(key, source, record, State.SUPERSEDED, now, stale)
+                tx.audit(
+                    now,
+                    "superseded",
+                    rid,
+                    record.dossier_code,
+                    {"source": source, "raw_digest": raw_digest, "reason": "status_backwards"},
+                )
+                return Receipt("accepted", (rid,), stale)
         rid = tx.insert_record(key, source, record, State.QUEUED, now, "")
         tx.audit(
             now,
@@ -308,7 +364,7 @@ class SqliteStore:
                 rows = tx.conn.execute(_CLAIM_SQL, {"now": now, "scan": limit * 4}).fetchall()
                 seen: set[str] = set()
                 claimed = []
-                for rid, payload, attempts, dossier_code, on_portal in rows:
+                for rid, payload, attempts, dossier_code, on_portal, uncertain in rows:
                     if dossier_code in seen:
                         continue
                     seen.add(dossier_code)
@@ -327,7 +383,9 @@ class SqliteStore:
                     )
                     record = record_from_json(json.loads(payload))
                     assert isinstance(record, Dossier | ProgressStep)
-                    claimed.append(Claimed(rid, record, attempts, token, bool(on_portal)))
+                    claimed.append(
+                        Claimed(rid, record, attempts, token, bool(on_portal), bool(uncertain))
+                    )
                     if len(claimed) >= limit:
                         break
                 return claimed
@@ -350,6 +408,15 @@ class SqliteStore:
         if row is None:
             return 0  # the lease was lost (expired and taken over): the newer holder decides
         kind, dossier_code, attempts = row
+        if o.kind is OutcomeKind.DEFERRED:
+            tx.conn.execute(
+                "UPDATE records SET state = 'queued', next_attempt_at = ?, updated_at = ?, "
+                "lease_owner = NULL, lease_until = NULL WHERE id = ?",
+                (o.next_attempt_at, o.at, o.record_id),
+            )
+            deferred = {"reason": o.message, "next_attempt_at": round(o.next_attempt_at, 3)}
+            tx.audit(o.at, "deferred", o.record_id, dossier_code, deferred)
+            return 1
         attempt = attempts + 1
         tx.conn.execute(
             "INSERT INTO attempts (record_id, attempt, finished_at, route, outcome, http_status,"
@@ -374,8 +441,8 @@ class SqliteStore:
         }[o.kind]
         tx.conn.execute(
             "UPDATE records SET state = ?, attempts = ?, next_attempt_at = ?, updated_at = ?, "
-            "lease_owner = NULL, lease_until = NULL, last_error = ?, portal_code = ? "
-            "WHERE id = ?",
+            "lease_owner = NULL, lease_until = NULL, last_error = ?, portal_code = ?, "
+            "uncertain = MAX(uncertain, ?) WHERE id = ?",
             (
                 str(new_state),
                 attempt,
@@ -383,6 +450,7 @@ class SqliteStore:
                 o.at,
                 o.message if o.kind is not OutcomeKind.DELIVERED else None,
                 o.portal_code,
+                int(o.kind is OutcomeKind.RETRY),
                 o.record_id,
             ),
         )
@@ -394,29 +462,87 @@ class SqliteStore:
             tx.audit(o.at, event, o.record_id, dossier_code, detail)
         return 1
 
-    async def release_expired(self, now: float) -> int:
+    async def heartbeat(self, owner: str, tokens: Sequence[int], now: float, lease_s: float) -> int:
+        def beat_sync() -> int:
+            with self._tx() as tx:
+                return sum(
+                    tx.conn.execute(
+                        "UPDATE records SET lease_until = ? WHERE state = 'leased' "
+                        "AND lease_owner = ? AND lease_token = ?",
+                        (now + lease_s, owner, token),
+                    ).rowcount
+                    for token in tokens
+                )
+
+        return await self._run(beat_sync)
+
+    async def release_expired(self, now: float, *, max_rescues: int = 5) -> int:
         def release_sync() -> int:
             with self._tx() as tx:
                 rows = tx.conn.execute(
-                    "SELECT id, dossier_code FROM records "
+                    "SELECT id, dossier_code, rescues FROM records "
                     "WHERE state = 'leased' AND lease_until < ?",
                     (now,),
                 ).fetchall()
-                for rid, dossier_code in rows:
-                    tx.set_state(rid, State.QUEUED, now)
-                    tx.audit(now, "lease_expired", rid, dossier_code, {})
+                for rid, dossier_code, rescues in rows:
+                    _rescue(tx, rid, dossier_code, rescues, now, max_rescues, "lease_expired")
                 return len(rows)
 
         return await self._run(release_sync)
 
-    def _release_all_sync(self, now: float) -> None:
+    def _release_all_sync(self, now: float, max_rescues: int = 5) -> None:
         with self._tx() as tx:
             rows = tx.conn.execute(
-                "SELECT id, dossier_code FROM records WHERE state = 'leased'"
+                "SELECT id, dossier_code, rescues FROM records WHERE state = 'leased'"
             ).fetchall()
-            for rid, dossier_code in rows:
-                tx.set_state(rid, State.QUEUED, now)
-                tx.audit(now, "lease_released_at_start", rid, dossier_code, {})
+            for rid, dossier_code, rescues in rows:
+                _rescue(tx, rid, dossier_code, rescues, now, max_rescues, "lease_released_at_start")
+
+    # -- dead letters -----------------------------------------------------------------------
+
+    async def dead_letters(self, where: DeadFilter, *, limit: int = 1000) -> list[DeadLetter]:
+        def list_sync() -> list[DeadLetter]:
+            sql, params = _dead_where(where)
+            query = (
+                f"{_DEAD_COLUMNS} FROM records r WHERE {sql} ORDER BY r.updated_at, r.id LIMIT ?"
+            )
+            rows = self.conn.execute(query, (*params, limit)).fetchall()
+            return [DeadLetter(*row) for row in rows]
+
+        return await self._run(list_sync)
+
+    async def replay(self, where: DeadFilter, *, by: str, now: float) -> list[int]:
+        def replay_sync() -> list[int]:
+            with self._tx() as tx:
+                sql, params = _dead_where(where)
+                query = f"{_REPLAY_COLUMNS} WHERE {sql} ORDER BY r.id"
+                rows = tx.conn.execute(query, params).fetchall()
+                queued = []
+                for rid, kind, dossier_code, state, latest in rows:
+                    detail = {"by": by, "from_state": state}
+                    if kind == "dossier" and latest != rid:
+                        tx.set_state(rid, State.SUPERSEDED, now)
+                        tx.audit(
+                            now, "replay_superseded", rid, dossier_code, {**detail, "by_id": latest}
+                        )
+                        continue
+                    tx.conn.execute(
+                        "UPDATE records SET state = 'queued', attempts = 0, rescues = 0, "
+                        "next_attempt_at = ?, updated_at = ?, uncertain = 1 WHERE id = ?",
+                        (now, now, rid),
+                    )
+                    tx.audit(now, "replayed", rid, dossier_code, detail)
+                    queued.append(rid)
+                return queued
+
+        return await self._run(replay_sync)
+
+    async def note(self, event: str, detail: dict[str, Any], now: float) -> None:
+        def note_sync() -> None:
+            with self._tx() as tx:
+                tx.audit(now, event, None, "", detail)
+
+        await self._run(note_sync)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -489,6 +615,56 @@ class SqliteStore:
         return await self._run(lambda: self.conn.execute(sql, params).fetchall())
 
 
+def _stale_status(tx: _Tx, record: Dossier) -> str | None:
+    """Why this snapshot would move its dossier backwards at the portal, or None."""
+    row = tx.conn.execute(
+        "SELECT r.status FROM dossiers d JOIN records r ON r.id = d.latest_snapshot_id "
+        "WHERE d.dossier_code = ?",
+        (record.dossier_code,),
+    ).fetchone()
+    return stale_reason(None if row is None else row[0], record.status)
+
+
+def _rescue(
+    tx: _Tx, rid: int, dossier_code: str, rescues: int, now: float, limit: int, event: str
+) -> None:
+    """Return a record whose lease was lost to the queue, or dead-letter a poison record."""
+    if rescues + 1 > limit:
+        reason = f"crashed the worker: its lease was lost {rescues + 1} times"
+        tx.conn.execute(
+            "UPDATE records SET state = 'dead', rescues = rescues + 1, lease_owner = NULL, "
+            "lease_until = NULL, updated_at = ?, last_error = ? WHERE id = ?",
+            (now, reason, rid),
+        )
+        tx.audit(now, "dead_lettered", rid, dossier_code, {"reason": "crashed_worker"})
+        return
+    tx.conn.execute(
+        "UPDATE records SET state = 'queued', rescues = rescues + 1, uncertain = 1, "
+        "lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?",
+        (now, rid),
+    )
+    tx.audit(now, event, rid, dossier_code, {"rescues": rescues + 1})
+
+
+def _dead_where(where: DeadFilter) -> tuple[str, list[object]]:
+    """SQL (qmark style, columns of ``records r``) selecting the dead letters ``where`` covers."""
+    states = ("'dead', 'quarantined'") if where.include_quarantined else "'dead'"
+    clauses, params = [f"r.state IN ({states})"], list[object]()
+    if where.record_ids:
+        clauses.append(f"r.id IN ({', '.join('?' * len(where.record_ids))})")
+        params.extend(where.record_ids)
+    if where.dossier_code:
+        clauses.append("r.dossier_code = ?")
+        params.append(where.dossier_code)
+    if where.portal_code:
+        clauses.append("r.portal_code = ?")
+        params.append(where.portal_code)
+    if where.since is not None:
+        clauses.append("r.updated_at >= ?")
+        params.append(where.since)
+    return " AND ".join(clauses), params
+
+
 def _duplicate(
     tx: _Tx, key: str, source: str, raw_digest: str, dossier_code: str, now: float
 ) -> Receipt | None:
@@ -528,8 +704,8 @@ class _Tx:
         order_at = record.handled_at.timestamp() if isinstance(record, ProgressStep) else None
         cur = self.conn.execute(
             "INSERT INTO records (event_key, source, kind, dossier_code, agency_code, order_at,"
-            " payload, state, attempts, next_attempt_at, accepted_at, updated_at, last_error)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+            " payload, state, attempts, next_attempt_at, accepted_at, updated_at, last_error,"
+            " status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
             (
                 key,
                 source,
@@ -543,6 +719,7 @@ class _Tx:
                 now,
                 now,
                 mask_text(error) or None,  # a reason may quote the record
+                int(record.status) if isinstance(record, Dossier) else None,
             ),
         )
         assert cur.lastrowid is not None

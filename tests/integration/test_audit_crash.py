@@ -58,6 +58,7 @@ def write_config(folder: Path, portal_url: str, port: int) -> Path:
         "delivery": {
             "concurrency": 4,
             "batch_size": 8,
+            "portal_batch_size": 1,  # many portal calls: room for every kill to land
             "idle_poll_s": 0.05,
             "retry": {"base_delay_s": 0.05, "max_delay_s": 0.5},
         },
@@ -101,26 +102,31 @@ async def test_sigkill_loop_leaves_a_complete_verifiable_audit_log(
         )
 
     proc = await start(config, log)
-    await wait_for_intake(port, proc)
-    async with aiohttp.ClientSession() as http:
-        url = f"http://127.0.0.1:{port}/api/v1/intake/canonical"
-        async with http.post(url, json=records) as response:
-            assert (await response.json())["accepted"] == len(records)
-    for _ in range(KILLS):
-        portal.kill_after, portal.enough = portal.calls + 25, asyncio.Event()
-        async with asyncio.timeout(60):
-            await portal.enough.wait()
-        proc.send_signal(signal.SIGKILL)
-        assert await proc.wait() == -signal.SIGKILL
-        assert not complete(portal.state), "a kill came after the last delivery"
-        proc = await start(config, log)
+    try:
         await wait_for_intake(port, proc)
-    portal.predicate, portal.done = complete, asyncio.Event()
-    if not complete(portal.state):
-        async with asyncio.timeout(90):
-            await portal.done.wait()
-    proc.send_signal(signal.SIGTERM)
-    assert await proc.wait() == 0
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{port}/api/v1/intake/canonical"
+            async with http.post(url, json=records) as response:
+                assert (await response.json())["accepted"] == len(records)
+        for _ in range(KILLS):
+            portal.kill_after, portal.enough = portal.calls + 25, asyncio.Event()
+            async with asyncio.timeout(60):
+                await portal.enough.wait()
+            proc.send_signal(signal.SIGKILL)
+            assert await proc.wait() == -signal.SIGKILL
+            assert not complete(portal.state), "a kill came after the last delivery"
+            proc = await start(config, log)
+            await wait_for_intake(port, proc)
+        portal.predicate, portal.done = complete, asyncio.Event()
+        if not complete(portal.state):
+            async with asyncio.timeout(90):
+                await portal.done.wait()
+        proc.send_signal(signal.SIGTERM)
+        assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:  # a failure above: never leave the daemon running
+            proc.kill()
+            await proc.wait()
 
     repo = SqliteAuditRepository(tmp_path / "gw.db")
     try:

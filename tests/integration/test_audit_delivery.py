@@ -104,7 +104,9 @@ async def test_attempts_are_audited_and_outages_logged_on_transitions(
     assert len(attempts) == 9
     failed = [e.detail for e in attempts if e.detail["outcome"] == "retry"]
     assert {(d["http_status"], d["message"]) for d in failed} == {(503, "portal answered HTTP 503")}
-    assert {e.detail["request_digest"] for e in attempts} == {
+    # Each attempt names the exact bytes of the portal call that carried it (one call may
+    # carry several records; look-ups after an ambiguous failure are calls of their own).
+    assert {e.detail["request_digest"] for e in attempts} <= {
         hashlib.sha256(body).hexdigest() for body in portal.bodies
     }
     assert_masked_bodies(attempts)
@@ -138,8 +140,9 @@ def assert_masked_bodies(attempts: list[AuditEntry]) -> None:
         assert not [p for p in PERSONAL if p in body], body
         sent = json.loads(body)
         assert sent["session"] == "<redacted>"
-        item = sent["data"][0]
-        assert item["MaHoSo"] == entry.dossier_code
-        assert item["SoDienThoai"].startswith("<personal")
-        assert item["Email"].startswith("<personal")
-        assert item["ChuHoSo"].startswith("<personal")
+        # one portal call may carry several records: this entry's dossier is one of them
+        assert entry.dossier_code in {item["MaHoSo"] for item in sent["data"]}
+        for item in sent["data"]:
+            assert item["SoDienThoai"].startswith("<personal")
+            assert item["Email"].startswith("<personal")
+            assert item["ChuHoSo"].startswith("<personal")

@@ -173,18 +173,25 @@ async def test_xroad_rest_with_dstcode_as_query_parameter(tmp_path: Path, portal
     assert counts["delivered"] == 1
 
 
-async def test_wrong_dstcode_is_dead_lettered_with_the_xroad_code(
+async def test_wrong_dstcode_keeps_records_queued_behind_an_open_circuit(
     tmp_path: Path, portal: Portal
 ) -> None:
+    # A wrong dstcode makes the X-Road login itself fail: an operator's fix, not the
+    # record's fault. The record stays queued (never dead-lettered for a misconfiguration),
+    # each attempt keeps the X-Road fault code, and the circuit opens instead of hammering.
     base = config_for(tmp_path, portal.url, "xroad-rest")
     xroad = replace(base.routes.xroad_rest, dstcode="VN:GOV:000.00.00.G99:nobody")
     config = replace(base, routes=replace(base.routes, xroad_rest=xroad))
     async with running(config) as gw:
         await push(gw, [record_to_json(dossier())])
-        counts = await drained(gw)
+        async with asyncio.timeout(30):
+            while not any(b.state == "open" for b in gw.worker.breakers.values()):
+                await gw.worker.next_round()
+        counts = await gw.store.counts()
         rows = await gw.store.query("SELECT portal_code FROM attempts")
-    assert counts["dead"] == 1
-    assert rows[-1][0] == "Server.ClientProxy.UnknownMember"
+    assert counts["dead"] == 0
+    assert counts["queued"] + counts["leased"] == 1
+    assert {row[0] for row in rows} == {"Server.ClientProxy.UnknownMember"}
 
 
 async def test_routes_are_chosen_per_agency(tmp_path: Path, portal: Portal) -> None:

@@ -1,0 +1,41 @@
+"""``dvc-gateway db migrate``: bring the store's schema up to date (the daemon also does it
+at every start). Safe to run while gateways run: migrations take an advisory lock (PostgreSQL)
+or run in one ``BEGIN IMMEDIATE`` transaction each (SQLite)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+
+from gateway.config import load_config
+from gateway.store import pg_schema, schema
+from gateway.store.engines import open_store
+from gateway.store.postgres import PostgresStore
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    db = sub.add_parser("db", help="database schema")
+    verbs = db.add_subparsers(required=True, metavar="VERB")
+    migrate = verbs.add_parser("migrate", help="apply missing schema migrations")
+    migrate.add_argument("--config", type=Path, required=True)
+    migrate.set_defaults(func=_cmd_migrate)
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+
+    async def run() -> str:
+        store = await open_store(config.store, now=time.time(), operator=True)
+        try:
+            if isinstance(store, PostgresStore):
+                rows = await store.query("SELECT MAX(version) FROM schema_migrations")
+                return f"postgresql schema at version {rows[0][0]} (latest {pg_schema.LATEST})"
+            rows = await store.query("SELECT value FROM meta WHERE key = 'schema_version'")
+            return f"sqlite schema at version {rows[0][0]} (latest {schema.SCHEMA_VERSION})"
+        finally:
+            await store.close()
+
+    print(asyncio.run(run()))
+    return 0

@@ -1,0 +1,132 @@
+"""The PostgreSQL schema as versioned migrations, and the migrator.
+
+``dvc-gateway db migrate`` and every gateway start call :func:`migrate`. It holds a
+session-level advisory lock while it works, so several gateway processes starting at once
+apply each migration exactly once; each migration runs in one transaction together with its
+row in ``schema_migrations``. Migrations are append-only: a released one is never edited.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+MIGRATION_LOCK = 0x64766367  # "dvcg": the advisory lock key of the migrator
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+CREATE TABLE records (
+    id              BIGSERIAL PRIMARY KEY,
+    event_key       TEXT NOT NULL UNIQUE,
+    source          TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    dossier_code    TEXT NOT NULL,
+    agency_code     TEXT NOT NULL,
+    order_at        DOUBLE PRECISION,
+    payload         TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    status          INTEGER,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    rescues         INTEGER NOT NULL DEFAULT 0,
+    uncertain       BOOLEAN NOT NULL DEFAULT FALSE,
+    next_attempt_at DOUBLE PRECISION NOT NULL,
+    lease_owner     TEXT,
+    lease_until     DOUBLE PRECISION,
+    lease_token     BIGINT,
+    accepted_at     DOUBLE PRECISION NOT NULL,
+    updated_at      DOUBLE PRECISION NOT NULL,
+    last_error      TEXT,
+    portal_code     TEXT
+);
+CREATE INDEX records_ready ON records (next_attempt_at, id) WHERE state = 'queued';
+CREATE INDEX records_dossier ON records (dossier_code, state, kind);
+CREATE INDEX records_leased ON records (lease_until) WHERE state = 'leased';
+CREATE INDEX records_dead ON records (state, updated_at);
+
+CREATE TABLE dossiers (
+    dossier_code       TEXT PRIMARY KEY,
+    agency_code        TEXT NOT NULL,
+    on_portal          BOOLEAN NOT NULL DEFAULT FALSE,
+    latest_snapshot_id BIGINT REFERENCES records (id),
+    in_flight          BIGINT
+);
+
+CREATE TABLE attempts (
+    id          BIGSERIAL PRIMARY KEY,
+    record_id   BIGINT NOT NULL REFERENCES records (id),
+    attempt     INTEGER NOT NULL,
+    finished_at DOUBLE PRECISION NOT NULL,
+    route       TEXT NOT NULL,
+    outcome     TEXT NOT NULL,
+    http_status INTEGER,
+    portal_code TEXT,
+    message     TEXT,
+    latency_ms  DOUBLE PRECISION
+);
+CREATE INDEX attempts_record ON attempts (record_id);
+
+CREATE TABLE source_cursors (
+    source     TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+
+CREATE TABLE audit (
+    seq          BIGINT PRIMARY KEY,
+    at           DOUBLE PRECISION NOT NULL,
+    event        TEXT NOT NULL,
+    record_id    BIGINT,
+    dossier_code TEXT NOT NULL,
+    detail       TEXT NOT NULL,
+    prev_hash    TEXT NOT NULL,
+    hash         TEXT NOT NULL
+);
+CREATE INDEX audit_dossier ON audit (dossier_code);
+CREATE INDEX audit_record ON audit (record_id);
+
+-- The head of the audit chain: every transaction that writes audit entries locks this one
+-- row last (SELECT ... FOR UPDATE), so processes append to one chain and never fork it.
+CREATE TABLE audit_head (
+    one  BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+    seq  BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+INSERT INTO audit_head (one, seq, hash) VALUES (TRUE, 0, repeat('0', 64));
+
+CREATE SEQUENCE lease_tokens;
+""",
+}
+
+LATEST = max(MIGRATIONS)
+
+
+async def migrate(conn: Any) -> list[int]:
+    """Apply every missing migration on an asyncpg connection; return the versions applied."""
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+        applied = []
+        for version in sorted(v for v in MIGRATIONS if v not in done):
+            async with conn.transaction():
+                await conn.execute(MIGRATIONS[version])
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                    version,
+                    time.time(),
+                )
+            applied.append(version)
+        return applied
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+
+
+async def current_version(conn: Any) -> int:
+    """The highest applied migration, 0 for an empty database."""
+    exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    if not exists:
+        return 0
+    return int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
