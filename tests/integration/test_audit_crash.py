@@ -21,11 +21,11 @@ from gateway.audit_archive import verify_all
 from gateway.simulator.portal import PortalState
 from gateway.store.audit_sqlite import SqliteAuditRepository
 from tests.audit_support import PRIVATE, SIGNER
+from tests.daemons import free_port
 from tests.integration.test_daemon_crash import (
     STEP_TIMES,
     WatchedPortal,
     feed,
-    free_port,
     portal,
 )
 

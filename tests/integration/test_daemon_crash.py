@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from gateway.canonical import record_to_json
 from gateway.model import DossierStatus
 from gateway.simulator.portal import STATE_KEY, PortalState, SimulatorSettings, create_app
 from gateway.store.sqlite import SqliteStore
+from tests.daemons import free_port, start_daemon, wait_for_intake
 from tests.factories import dossier, step
 
 STEP_TIMES = {"20261102080500", "20261102080900"}
@@ -96,41 +96,6 @@ def write_config(folder: Path, portal_url: str, port: int) -> Path:
     path = folder / "gateway.yaml"
     path.write_text(json.dumps(config), encoding="utf-8")  # JSON is valid YAML
     return path
-
-
-async def start_daemon(config: Path, log: Path) -> asyncio.subprocess.Process:
-    with log.open("ab") as sink:  # the child keeps its own copy of the descriptor
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gateway",
-            "run",
-            "--config",
-            str(config),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=sink,
-        )
-
-
-async def wait_for_intake(port: int, proc: asyncio.subprocess.Process) -> None:
-    """Wait until the daemon answers /healthz (a connection refusal means: not yet)."""
-    async with asyncio.timeout(60), aiohttp.ClientSession() as http:
-        while True:
-            assert proc.returncode is None, "the daemon exited during start-up"
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.05)  # the process is still binding its socket
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def feed(dossiers: int) -> list[dict[str, Any]]:
