@@ -56,35 +56,41 @@ async def test_three_processes_on_one_postgresql_deliver_fifty_thousand(tmp_path
             for n in range(PROCESSES)
         ]
         procs = [await start_daemon(c, tmp_path / f"gw{n}.log") for n, c in enumerate(configs)]
-        for port, proc in zip(ports, procs, strict=True):
-            await wait_for_intake(port, proc)
+        try:
+            for port, proc in zip(ports, procs, strict=True):
+                await wait_for_intake(port, proc)
 
-        async def never_back() -> None:
-            raise AssertionError("a live gateway refused a push")
+            async def never_back() -> None:
+                raise AssertionError("a live gateway refused a push")
 
-        async def pusher(n: int) -> int:
-            chunk = 1000
-            mine = per_process[n]
-            total = 0
-            for i in range(0, len(mine), chunk):
-                total += await push(ports[n], mine[i : i + chunk], never_back)
-            return total
+            async def pusher(n: int) -> int:
+                chunk = 1000
+                mine = per_process[n]
+                total = 0
+                for i in range(0, len(mine), chunk):
+                    total += await push(ports[n], mine[i : i + chunk], never_back)
+                return total
 
-        pushing = [asyncio.create_task(pusher(n)) for n in range(PROCESSES)]
-        acknowledged = sum(await asyncio.gather(*pushing))
-        acknowledged += await push(ports[0], stale(0, 300), never_back)
+            pushing = [asyncio.create_task(pusher(n)) for n in range(PROCESSES)]
+            acknowledged = sum(await asyncio.gather(*pushing))
+            acknowledged += await push(ports[0], stale(0, 300), never_back)
 
-        half = portal.writes + 200
-        async with asyncio.timeout(120):
-            await portal.when(lambda: portal.writes >= half).wait()
-        procs[2].send_signal(signal.SIGKILL)  # its leases expire; the others take them over
-        assert await procs[2].wait() == -signal.SIGKILL
+            half = portal.writes + 200
+            async with asyncio.timeout(120):
+                await portal.when(lambda: portal.writes >= half).wait()
+            procs[2].send_signal(signal.SIGKILL)  # its leases expire; the others take them over
+            assert await procs[2].wait() == -signal.SIGKILL
 
-        async with asyncio.timeout(300):
-            await portal.when(lambda: complete(portal.state, codes)).wait()
-        for proc in procs[:2]:
-            proc.send_signal(signal.SIGTERM)
-            assert await proc.wait() == 0
+            async with asyncio.timeout(300):
+                await portal.when(lambda: complete(portal.state, codes)).wait()
+            for proc in procs[:2]:
+                proc.send_signal(signal.SIGTERM)
+                assert await proc.wait() == 0
+        finally:
+            for proc in procs:  # a failure above: never leave a daemon running
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
 
         store = await PostgresStore.open(dsn, now=0.0)
         try:
