@@ -126,7 +126,9 @@ def write_config(
     return path
 
 
-async def start_daemon(config: Path, log: Path) -> asyncio.subprocess.Process:
+async def start_daemon(
+    config: Path, log: Path, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
     with log.open("ab") as sink:  # the child keeps its own copy of the descriptor
         return await asyncio.create_subprocess_exec(
             sys.executable,
@@ -137,6 +139,7 @@ async def start_daemon(config: Path, log: Path) -> asyncio.subprocess.Process:
             str(config),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=sink,
+            env=env,
         )
 
 

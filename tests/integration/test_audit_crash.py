@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import sqlite3
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from gateway.audit_archive import verify_all
 from gateway.simulator.portal import PortalState
 from gateway.store.audit_sqlite import SqliteAuditRepository
 from tests.audit_support import PRIVATE, SIGNER
-from tests.daemons import free_port
+from tests.daemons import free_port, start_daemon
 from tests.integration.test_daemon_crash import (
     STEP_TIMES,
     WatchedPortal,
@@ -72,18 +71,7 @@ def write_config(folder: Path, portal_url: str, port: int) -> Path:
 
 async def start(config: Path, log: Path) -> asyncio.subprocess.Process:
     env = {**os.environ, "DVC_GATEWAY_AUDIT_KEY": PRIVATE, "DVC_GATEWAY_HASH_KEY": "test-key"}
-    with log.open("ab") as sink:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gateway",
-            "run",
-            "--config",
-            str(config),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=sink,
-            env=env,
-        )
+    return await start_daemon(config, log, env)
 
 
 async def test_sigkill_loop_leaves_a_complete_verifiable_audit_log(

@@ -67,7 +67,7 @@ async def push(gw: Gateway, records: list[Any], source: str = "canonical") -> di
 
 
 async def drained(gw: Gateway) -> dict[str, int]:
-    async with asyncio.timeout(30):
+    async with asyncio.timeout(60):
         while True:
             counts = await gw.store.counts()
             if counts["queued"] + counts["leased"] == 0:

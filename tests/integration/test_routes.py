@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from gateway.app import Gateway, running
+from gateway.app import running
 from gateway.canonical import record_to_json
 from gateway.config import (
     DeliveryConfig,
@@ -34,6 +34,7 @@ from gateway.model import PORTAL_TZ, DossierStatus, Record
 from gateway.simulator.onestop import generate_feed, to_json_records
 from gateway.simulator.portal import STATE_KEY, PortalState, SimulatorSettings, create_app
 from tests.factories import dossier, step
+from tests.integration.test_end_to_end import drained, push
 
 ROUTES: tuple[RouteName, ...] = ("dvcqg-rest", "xroad-rest", "xroad-soap", "lgsp")
 PATH_PREFIX = {
@@ -83,23 +84,6 @@ def config_for(tmp_path: Path, url: str, route: RouteName, **portal: Any) -> Gat
             concurrency=16, idle_poll_s=0.05, retry=RetryConfig(base_delay_s=0.01, max_delay_s=0.05)
         ),
     )
-
-
-async def push(gw: Gateway, records: list[Any]) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{gw.port}/api/v1/intake/canonical"
-    async with aiohttp.ClientSession() as http, http.post(url, json=records) as response:
-        assert response.status == 200, await response.text()
-        answer: dict[str, Any] = await response.json()
-        return answer
-
-
-async def drained(gw: Gateway) -> dict[str, int]:
-    async with asyncio.timeout(60):
-        while True:
-            counts = await gw.store.counts()
-            if counts["queued"] + counts["leased"] == 0:
-                return counts
-            await gw.worker.next_round()
 
 
 @pytest.mark.parametrize("route", ROUTES)
