@@ -48,18 +48,51 @@ def peek_request() -> SentRequest | None:
     return _last_request.get()
 
 
-def describe_request(request: SentRequest, max_bytes: int) -> tuple[str, str]:
-    """The digest of the exact bytes, and the body masked (and cut to ``max_bytes``)."""
+@dataclass(frozen=True, slots=True)
+class DescribedRequest:
+    """A sent request as the audit log keeps it, worked out once per portal call."""
+
+    digest: str
+    """SHA-256 of the exact bytes sent (the whole call)."""
+    masked: Any
+    """The JSON body with personal data masked, or None for a body that is not JSON."""
+    masked_text: str
+    """The body as masked text (used when it is not JSON)."""
+
+    @property
+    def items(self) -> int:
+        """How many records the call carried (the length of a JSON ``data`` list, else 1)."""
+        data = self.masked.get("data") if isinstance(self.masked, dict) else None
+        return len(data) if isinstance(data, list) else 1
+
+    def body_for(self, dossier_code: str, max_bytes: int) -> str:
+        """The masked body as one record's entry keeps it: a JSON call that carries several
+        records (``data: [...]``) keeps only this dossier's items, so a 50-record call is
+        not stored 50 times; cut to ``max_bytes``. The digest still covers the whole call."""
+        if self.masked is None:
+            text = self.masked_text
+        else:
+            value = self.masked
+            data = value.get("data") if isinstance(value, dict) else None
+            if isinstance(data, list) and len(data) > 1:
+                mine = [i for i in data if isinstance(i, dict) and i.get("MaHoSo") == dossier_code]
+                value = {**value, "data": mine}
+            text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        encoded = text.encode()
+        if len(encoded) > max_bytes:
+            cut = encoded[:max_bytes].decode("utf-8", errors="ignore")
+            text = f"{cut}…[cut at {max_bytes} bytes]"
+        return text
+
+
+def describe_request(request: SentRequest) -> DescribedRequest:
+    """The digest of the exact bytes, and the body with personal data masked."""
     digest = hashlib.sha256(request.body).hexdigest()
     text = request.body.decode("utf-8", errors="replace")
     try:
-        masked = json.dumps(mask_value(json.loads(text)), ensure_ascii=False, sort_keys=True)
+        return DescribedRequest(digest, mask_value(json.loads(text)), "")
     except json.JSONDecodeError:
-        masked = mask_text(text)
-    if len(masked.encode()) > max_bytes:
-        cut = masked.encode()[:max_bytes].decode("utf-8", errors="ignore")
-        masked = f"{cut}…[cut at {max_bytes} bytes]"
-    return digest, masked
+        return DescribedRequest(digest, None, mask_text(text))
 
 
 _OUTCOME_EVENTS = {
@@ -86,6 +119,7 @@ def attempt_entries(o: Outcome, attempt: int) -> list[tuple[str, dict[str, Any]]
         sent["target"] = o.request_target
         sent["request_digest"] = o.request_digest
         sent["request_body"] = o.request_body
+        sent["request_items"] = o.request_items
     transition: dict[str, Any] = {"attempt": attempt, "route": o.route}
     if o.portal_code is not None:
         transition["error_code"] = o.portal_code

@@ -26,7 +26,13 @@ from dataclasses import replace
 
 import structlog
 
-from gateway.audit_attempts import describe_request, peek_request, take_request
+from gateway.audit_attempts import (
+    DescribedRequest,
+    SentRequest,
+    describe_request,
+    peek_request,
+    take_request,
+)
 from gateway.breaker import Breaker
 from gateway.config import DeliveryConfig
 from gateway.errors import DeliveryError, PermanentDeliveryError, TranslationError
@@ -66,6 +72,7 @@ class DeliveryWorker:
         self._portal_down = False
         self._round_done = asyncio.Event()
         self._audit_body_bytes = audit_body_bytes
+        self._described: tuple[SentRequest, DescribedRequest] | None = None
         self.breakers: dict[str, Breaker] = {}
         self._budget = RetryBudget(
             config.retry.budget_ratio, config.retry.budget_min_per_s, clock()
@@ -354,10 +361,13 @@ class DeliveryWorker:
     ) -> Outcome:
         now = self._clock()
         target = digest = body = ""
+        items = 1
         request = peek_request()  # every record of one portal call shares its request
         if request is not None:
             target = request.target
-            digest, body = describe_request(request, self._audit_body_bytes)
+            described = self._describe(request)
+            digest, items = described.digest, described.items
+            body = described.body_for(claimed.record.dossier_code, self._audit_body_bytes)
         return Outcome(
             record_id=claimed.record_id,
             lease_token=claimed.lease_token,
@@ -372,7 +382,15 @@ class DeliveryWorker:
             request_target=target,
             request_digest=digest,
             request_body=body,
+            request_items=items,
         )
+
+    def _describe(self, request: SentRequest) -> DescribedRequest:
+        """Digest and masked body of a request, worked out once for all the records of its
+        call (masking a 50-item body once per item cost more than the call itself)."""
+        if self._described is None or self._described[0] is not request:
+            self._described = (request, describe_request(request))
+        return self._described[1]
 
     def _note_portal_health(self, outcomes: list[Outcome]) -> None:
         """Log 'portal_unavailable' and 'portal_recovered' on the transition only."""

@@ -159,7 +159,10 @@ class Outcome:
     request_digest: str = ""
     """SHA-256 of the exact bytes sent; empty when nothing was sent."""
     request_body: str = ""
-    """The request as sent, personal data masked (``gateway.audit.describe_request``)."""
+    """The request as sent, personal data masked, only this record's items of a call that
+    carried several (``gateway.audit_attempts.DescribedRequest.body_for``)."""
+    request_items: int = 1
+    """How many records the call carried."""
 
 
 Validate = Callable[[Record], None]

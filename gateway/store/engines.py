@@ -21,7 +21,9 @@ async def open_store(
     """SQLite: the file at ``store.path``; PostgreSQL: ``store.dsn`` (migrated on open).
     ``operator``: for commands run next to a live daemon (see ``SqliteStore.open``)."""
     if config.engine == "postgresql":
-        return await PostgresStore.open(config.dsn, now=now, max_connections=config.max_connections)
+        return await PostgresStore.open(
+            config.dsn, now=now, max_connections=config.max_connections, audit=audit
+        )
     return await SqliteStore.open(
         config.path, now=now, operator=operator, max_rescues=max_rescues, audit=audit
     )

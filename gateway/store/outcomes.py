@@ -1,11 +1,14 @@
-"""What both store engines decide the same way: outcome states, audit events and details."""
+"""What both store engines decide the same way after delivery: states and audit details.
+
+(Accepting is decided in :mod:`.accepting`; an attempt's entries in
+:func:`gateway.audit_attempts.attempt_entries`.)
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from gateway.model import DossierStatus
-from gateway.store.contract import Outcome, OutcomeKind, State, is_backwards
+from gateway.store.contract import Outcome, OutcomeKind, State
 
 STATE_OF = {
     OutcomeKind.DELIVERED: State.DELIVERED,
@@ -15,34 +18,20 @@ STATE_OF = {
 }
 """The state a record goes to for each attempted outcome (DEFERRED is not an attempt)."""
 
-EVENT_OF = {
-    OutcomeKind.DELIVERED: "delivered",
-    OutcomeKind.RETRY: "retry_scheduled",
-    OutcomeKind.DEAD: "dead_lettered",
-    OutcomeKind.QUARANTINED: "quarantined",
-}
+
+def deferred_detail(o: Outcome) -> dict[str, Any]:
+    """The ``deferred`` entry: why the record was not tried, and when it will be."""
+    return {"reason": o.message, "next_attempt_at": round(o.next_attempt_at, 3)}
 
 
-def outcome_detail(o: Outcome, attempt: int) -> dict[str, Any]:
-    """The audit detail of one attempt's outcome: codes and the portal's answer only."""
-    detail: dict[str, Any] = {
-        "attempt": attempt,
-        "route": o.route,
-        "latency_ms": round(o.latency_ms, 1),
-    }
-    if o.http_status is not None:
-        detail["http_status"] = o.http_status
-    if o.portal_code is not None:
-        detail["error_code"] = o.portal_code
-    if o.message:
-        detail["message"] = o.message
-    if o.kind is OutcomeKind.RETRY:
-        detail["next_attempt_at"] = round(o.next_attempt_at, 3)
-    return detail
-
-
-def stale_reason(latest_status: int | None, new: DossierStatus) -> str | None:
-    """Why a snapshot would move its dossier backwards at the portal, or None if it would not."""
-    if latest_status is None or not is_backwards(latest_status, new):
-        return None
-    return f"superseded: status {int(new)} is older than status {latest_status} accepted before"
+def rescue_entry(
+    rescues: int, limit: int, event: str
+) -> tuple[State, str | None, str, dict[str, Any]]:
+    """A record whose lease was lost (``event``: ``lease_expired`` or
+    ``lease_released_at_start``) goes back to the queue, or, when that has happened more than
+    ``limit`` times, to the dead letters as crashing the worker. Returns the new state, the
+    error to record (None keeps the last one), and the audit event and detail."""
+    if rescues + 1 > limit:
+        reason = f"crashed the worker: its lease was lost {rescues + 1} times"
+        return State.DEAD, reason, "dead_lettered", {"reason": "crashed_worker"}
+    return State.QUEUED, None, event, {"rescues": rescues + 1}

@@ -95,6 +95,30 @@ INSERT INTO audit_head (one, seq, hash) VALUES (TRUE, 0, repeat('0', 64));
 
 CREATE SEQUENCE lease_tokens;
 """,
+    2: """
+-- Signed heads of the audit chain (gateway/audit.py), written in the same transaction as the
+-- entries they cover; audit_head remembers the newest one, so the writer knows when the next
+-- is due without reading this table.
+CREATE TABLE audit_checkpoints (
+    seq       BIGINT PRIMARY KEY,
+    at        DOUBLE PRECISION NOT NULL,
+    hash      TEXT NOT NULL,
+    key_id    TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+-- Archive files the oldest entries moved to (gateway/audit_archive.py), in order.
+CREATE TABLE audit_archives (
+    first_seq   BIGINT PRIMARY KEY,
+    last_seq    BIGINT NOT NULL,
+    last_hash   TEXT NOT NULL,
+    file_name   TEXT NOT NULL,
+    file_digest TEXT NOT NULL,
+    created_at  DOUBLE PRECISION NOT NULL
+);
+ALTER TABLE audit_head ADD COLUMN checkpoint_seq BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE audit_head ADD COLUMN checkpoint_at DOUBLE PRECISION;
+CREATE INDEX audit_at ON audit (at);
+""",
 }
 
 LATEST = max(MIGRATIONS)

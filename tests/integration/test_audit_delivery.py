@@ -110,6 +110,7 @@ async def test_attempts_are_audited_and_outages_logged_on_transitions(
         hashlib.sha256(body).hexdigest() for body in portal.bodies
     }
     assert_masked_bodies(attempts)
+    assert any(e.detail["request_items"] == 3 for e in attempts)  # one call carried all three
     transitions = [e.event for e in entries if e.record_id == 1 and e.event != "attempt"]
     assert transitions == [
         "received",
@@ -140,8 +141,9 @@ def assert_masked_bodies(attempts: list[AuditEntry]) -> None:
         assert not [p for p in PERSONAL if p in body], body
         sent = json.loads(body)
         assert sent["session"] == "<redacted>"
-        # one portal call may carry several records: this entry's dossier is one of them
-        assert entry.dossier_code in {item["MaHoSo"] for item in sent["data"]}
+        # one portal call may carry several records: each entry keeps its own items only
+        assert {item["MaHoSo"] for item in sent["data"]} == {entry.dossier_code}
+        assert entry.detail["request_items"] >= len(sent["data"])
         for item in sent["data"]:
             assert item["SoDienThoai"].startswith("<personal")
             assert item["Email"].startswith("<personal")

@@ -1,0 +1,148 @@
+"""Both engines tell the same story: one scripted life of a batch, run on a SQLite file and on
+a real PostgreSQL database, leaves the same receipts, the same record states and the same
+audit entries (event, record, dossier, detail), in the same order, and the same signed
+checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from gateway.audit import verify_log
+from gateway.intake import validate_for_portal
+from gateway.model import DossierStatus, Result
+from gateway.store.contract import DeadFilter, Incoming, Outcome, OutcomeKind, Rejected
+from gateway.store.postgres import PostgresStore
+from gateway.store.sqlite import SqliteStore
+from tests.audit_support import EVERY, SIGNER, policy
+from tests.factories import T0, dossier, step
+from tests.pg import pg_database
+
+AnyStore = SqliteStore | PostgresStore
+
+
+def batch() -> list[Incoming | Rejected]:
+    a, b, c = (f"000.00.00.H56-261102-0000{i}" for i in (1, 2, 3))
+    finished = Result(a, dossier(a).agency_code, DossierStatus.FINISHED, T0.replace(hour=15), "Lê")
+    items: list[Incoming | Rejected] = [
+        Incoming("t", dossier(a), "d1"),
+        Incoming("t", step(a, 10), "d2"),
+        Incoming("t", step(a, 10), "d2-again"),  # a duplicate inside the batch
+        Incoming("t", dossier(a, status=DossierStatus.PROCESSING), "d3"),  # supersedes d1
+        Incoming("t", dossier(a, status=DossierStatus.RECEIVED), "d4"),  # backwards: kept
+        Incoming("t", finished, "d5"),  # an update of the in-batch latest and a closing step
+        Incoming("t", dossier(b, summary=""), "d6"),  # the portal would refuse it
+        Rejected("t", "d7", "$.status: not a status"),
+        Incoming("t", dossier(c), "d8"),
+    ]
+    return items
+
+
+def attempt(o: Outcome) -> Outcome:
+    return Outcome(
+        o.record_id,
+        o.lease_token,
+        o.kind,
+        at=o.at,
+        route="r",
+        next_attempt_at=o.next_attempt_at,
+        http_status=200,
+        portal_code="0",
+        message=o.message,
+        latency_ms=12.5,
+        request_target="/mapi/g",
+        request_digest="ab" * 32,
+        request_body='{"service": "DongBoHoSoMC"}',
+    )
+
+
+async def life(store: AnyStore) -> tuple[Any, ...]:
+    """Accept, claim, deliver, retry, defer, lose a lease, dead-letter, replay."""
+    receipts = await store.accept(batch(), now=1.0, validate=validate_for_portal)
+    again = await store.accept(batch()[:2], now=1.5, validate=validate_for_portal)
+    first = await store.claim("w", 10, now=2.0, lease_s=30)
+    kinds = [OutcomeKind.DELIVERED, OutcomeKind.RETRY]
+    await store.complete(
+        [
+            attempt(Outcome(c.record_id, c.lease_token, k, at=3.0, route="r", next_attempt_at=9))
+            for c, k in zip(first, kinds, strict=True)
+        ]
+    )
+    second = await store.claim("w", 10, now=10.0, lease_s=30)
+    deferred = Outcome(
+        second[0].record_id,
+        second[0].lease_token,
+        OutcomeKind.DEFERRED,
+        at=11.0,
+        route="r",
+        next_attempt_at=20.0,
+        message="circuit open",
+    )
+    await store.complete([deferred])
+    await store.release_expired(now=100.0, max_rescues=1)
+    third = await store.claim("w", 10, now=101.0, lease_s=30)
+    await store.complete(
+        [
+            attempt(
+                Outcome(
+                    c.record_id,
+                    c.lease_token,
+                    OutcomeKind.DEAD,
+                    at=102.0,
+                    route="r",
+                    message="thiếu MaTTHC",
+                )
+            )
+            for c in third
+        ]
+    )
+    replayed = await store.replay(DeadFilter(), by="operator", now=103.0)
+    await store.note("config_reloaded", {"by": "SIGHUP"}, 104.0)
+    assert await store.seal_audit(105.0)  # the newest entries were not signed yet
+    assert not await store.seal_audit(106.0)  # nothing new since
+    checkpoints = await store.audit_checkpoints()
+    report = verify_log(
+        await store.audit_entries(), checkpoints, public_key=SIGNER.public, max_gap=EVERY
+    )
+    assert report.ok, report.finding
+    states = await store.query("SELECT id, state, attempts FROM records ORDER BY id")
+    tokens: dict[int, int] = {}  # fencing tokens are opaque: compare their order of issue
+    entries = []
+    for e in await store.audit_entries():
+        detail = dict(e.detail)
+        if "token" in detail:
+            detail["token"] = tokens.setdefault(detail["token"], len(tokens))
+        entries.append((e.event, e.record_id, e.dossier_code, detail))
+    signed = [(c.seq, c.at) for c in checkpoints]  # hashes cover the (opaque) fencing tokens
+    return receipts, again, replayed, [tuple(s) for s in states], signed, entries
+
+
+async def run_on(open_store: Callable[[], Awaitable[AnyStore]]) -> tuple[Any, ...]:
+    store = await open_store()
+    try:
+        return await life(store)
+    finally:
+        await store.close()
+
+
+async def test_both_engines_leave_the_same_story(tmp_path: Path) -> None:
+    on_sqlite = await run_on(lambda: SqliteStore.open(tmp_path / "gw.db", now=0.0, audit=policy()))
+    async with pg_database() as dsn:
+        on_pg = await run_on(lambda: PostgresStore.open(dsn, now=0.0, audit=policy()))
+    names = ("receipts", "receipts of the second push", "replayed", "states", "checkpoints")
+    for name, mine, theirs in zip(names, on_sqlite, on_pg, strict=False):
+        assert mine == theirs, name
+    sqlite_entries, pg_entries = on_sqlite[-1], on_pg[-1]
+    for i, (mine, theirs) in enumerate(zip(sqlite_entries, pg_entries, strict=False)):
+        assert mine == theirs, f"audit entry {i}"
+    assert len(sqlite_entries) == len(pg_entries)
+    events = {e[0] for e in sqlite_entries}
+    assert {
+        "duplicate_ignored",
+        "superseded",
+        "quarantined",
+        "intake_rejected",
+        "attempt",
+    } <= events
+    assert {"deferred", "lease_expired", "dead_lettered", "replayed"} <= events
