@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,23 @@ def test_an_unconfigured_route_is_a_configuration_error(
     args = ["translate", "--config", str(config), "--adapter", "canonical"]
     assert main([*args, "--input", str(records), "--route", "xroad-soap"]) == 2
     assert "routes.xroad_soap.security_server_url" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_ends_it_quietly(tmp_path: Path) -> None:
+    """``translate ... | head -1``: no traceback, the exit status of a writer cut by SIGPIPE."""
+    many = tmp_path / "many.json"  # far more output than a pipe buffer holds
+    items = [record_to_json(dossier(f"000.00.00.H56-261102-{i:05d}")) for i in range(300)]
+    many.write_text(json.dumps(items, ensure_ascii=False), encoding="utf-8")
+    args = ["translate", "--config", str(EXAMPLE), "--adapter", "canonical", "--input"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "gateway", *args, str(many)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdout.readline()
+        proc.stdout.close()  # the reader goes away after one line
+        errors = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in errors, errors
