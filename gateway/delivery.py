@@ -40,7 +40,7 @@ from gateway.masking import mask_text
 from gateway.model import Dossier, ProgressStep
 from gateway.ratelimit import RateLimit
 from gateway.retry import GiveUp, RetryBudget, decide
-from gateway.routes.contract import PortalLookup, Route, Sent
+from gateway.routes.contract import PortalLookup, Route, Routing, Sent
 from gateway.store.contract import Claimed, Outcome, OutcomeKind, Store
 
 log = structlog.get_logger("gateway.delivery")
@@ -77,7 +77,8 @@ class DeliveryWorker:
         self._budget = RetryBudget(
             config.retry.budget_ratio, config.retry.budget_min_per_s, clock()
         )
-        self.rate_limit = RateLimit(config.rate_limit_per_s, clock, sleep)
+        self.rate_limits: dict[str, RateLimit] = {}
+        """One limiter per route actually taken (``rate_limit_per_s`` each)."""
         self._sleep = sleep
         self._next: tuple[Route, DeliveryConfig] | None = None
 
@@ -98,7 +99,7 @@ class DeliveryWorker:
         self._route, config = self._next
         self._next = None
         if config.rate_limit_per_s != self._config.rate_limit_per_s:
-            self.rate_limit = RateLimit(config.rate_limit_per_s, self._clock, self._sleep)
+            self.rate_limits.clear()
         if config.concurrency != self._config.concurrency:
             self._limit = asyncio.Semaphore(config.concurrency)
         self._config = config
@@ -170,8 +171,20 @@ class DeliveryWorker:
             await asyncio.sleep(interval)
             await self._store.heartbeat(self.owner, tokens, self._clock(), self._config.lease_s)
 
+    def _route_name(self, agency: str) -> str:
+        """The route an agency's records take (a router answers per agency)."""
+        route = self._route
+        return route.route_for(agency).name if isinstance(route, Routing) else route.name
+
+    def _rate_limit(self, agency: str) -> RateLimit:
+        name = self._route_name(agency)
+        if name not in self.rate_limits:
+            limit = RateLimit(self._config.rate_limit_per_s, self._clock, self._sleep)
+            self.rate_limits[name] = limit
+        return self.rate_limits[name]
+
     def _breaker(self, agency: str) -> Breaker:
-        key = f"{self._route.name}/{agency}"
+        key = f"{self._route_name(agency)}/{agency}"
         if key not in self.breakers:
             self.breakers[key] = Breaker(key, self._config.breaker)
         return self.breakers[key]
@@ -212,7 +225,7 @@ class DeliveryWorker:
         done: list[Outcome] = []
         take_request()  # a request noted by an earlier call in this task is not this one's
         context = structlog.contextvars.bound_contextvars(
-            route=self._route.name,
+            route=self._route_name(call[0].record.agency_code),
             ma_ho_so=",".join(c.record.dossier_code for c in call),
             records=len(call),
         )
@@ -224,7 +237,7 @@ class DeliveryWorker:
     ) -> list[Outcome]:
         """One portal call; lines logged here and in the route carry the call's context."""
         try:
-            await self.rate_limit.acquire()
+            await self._rate_limit(call[0].record.agency_code).acquire()
             sent = await self._call(call)
         except TranslationError as exc:
             if len(call) > 1:
@@ -321,7 +334,7 @@ class DeliveryWorker:
         decision = decide(exc, claimed.attempts + 1, now, self._config.retry, self._rng)
         bound = log.bind(
             ma_ho_so=claimed.record.dossier_code,
-            route=self._route.name,
+            route=self._route_name(claimed.record.agency_code),
             attempt=claimed.attempts + 1,
             record_id=claimed.record_id,
         )
@@ -373,7 +386,7 @@ class DeliveryWorker:
             lease_token=claimed.lease_token,
             kind=kind,
             at=now,
-            route=self._route.name,
+            route=self._route_name(claimed.record.agency_code),
             next_attempt_at=next_attempt_at,
             http_status=http_status,
             portal_code=portal_code,
@@ -398,12 +411,13 @@ class DeliveryWorker:
         attempted = [o for o in outcomes if o.kind is not OutcomeKind.DEFERRED]
         if not attempted:
             return
+        routes = ",".join(sorted({o.route for o in attempted}))
         if retried and len(retried) == len(attempted) and not self._portal_down:
             self._portal_down = True
-            log.warning("portal_unavailable", route=self._route.name, error=retried[0].message)
+            log.warning("portal_unavailable", route=routes, error=retried[0].message)
         elif len(retried) < len(attempted) and self._portal_down:
             self._portal_down = False
-            log.info("portal_recovered", route=self._route.name)
+            log.info("portal_recovered", route=routes)
 
 
 def group_calls(claimed: Sequence[Claimed], size: int) -> list[list[Claimed]]:

@@ -49,6 +49,14 @@ class Route(Protocol):
 
 
 @runtime_checkable
+class Routing(Protocol):
+    """A route that hands each agency's records to another route (the router): the worker
+    asks it which one, so breakers, rate limits, logs and the audit name the real route."""
+
+    def route_for(self, agency: str) -> Route: ...
+
+
+@runtime_checkable
 class PortalLookup(Protocol):
     """A route that can tell what the portal already holds. The worker asks before re-sending
     records whose earlier attempt may have reached the portal (an ambiguous failure, a lost

@@ -257,7 +257,7 @@ async def test_rate_limit_spaces_the_calls(rig: Rig) -> None:
     assert rig.portal_calls() == 9
     # 9 calls at 4 per second with a burst of 1: the last waits (9 - 1) / 4 = 2 s.
     assert rig.clock() - started == pytest.approx(2.0)
-    assert rig.worker.rate_limit.waited_s == pytest.approx(2.0)
+    assert rig.worker.rate_limits["dvcqg-rest"].waited_s == pytest.approx(2.0)
 
 
 @pytest.mark.delivery(replace(FAST, portal_batch_size=10))

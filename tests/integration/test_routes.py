@@ -185,9 +185,17 @@ async def test_routes_are_chosen_per_agency(tmp_path: Path, portal: Portal) -> N
     async with running(replace(base, routes=routes)) as gw:
         await push(gw, [record_to_json(dossier()), record_to_json(other)])
         counts = await drained(gw)
+        entries = await gw.store.audit_entries()
+        breakers = set(gw.worker.breakers)
+        limiters = set(gw.worker.rate_limits)
     assert counts["delivered"] == 2
     assert "/xroad" in portal.paths
     assert "/mapi/g" in portal.paths
+    # the audit, the breakers and the rate limits name the route each agency really took
+    taken = {e.dossier_code: e.detail["route"] for e in entries if e.event == "delivered"}
+    assert taken == {dossier().dossier_code: "dvcqg-rest", other.dossier_code: "xroad-soap"}
+    assert breakers == {"dvcqg-rest/000.00.00.H56", "xroad-soap/000.00.00.H49"}
+    assert limiters == {"dvcqg-rest", "xroad-soap"}
 
 
 async def test_unknown_local_code_is_quarantined_naming_the_table(
