@@ -9,7 +9,6 @@ twice, no dossier's status going backwards, nothing dead-lettered, and one audit
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from pathlib import Path
 
@@ -35,10 +34,6 @@ PROCESSES = 3
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.skipif(
-    os.environ.get("DVCGW_SCALE_TEST") != "1",
-    reason="opt-in (DVCGW_SCALE_TEST=1): 50,000 records through three processes take minutes",
-)
 async def test_three_processes_on_one_postgresql_deliver_fifty_thousand(tmp_path: Path) -> None:
     records = feed(0, DOSSIERS)
     # A dossier's records go to one process, in order (as one one-stop system would send them).
