@@ -11,11 +11,8 @@ reported together, each with its YAML path (``portal.timeout_s: expected a numbe
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +22,7 @@ import yaml
 
 from gateway.errors import ConfigError, Problem
 from gateway.masking import DEFAULT_PERSONAL_FIELDS
+from gateway.typed_input import build, join
 
 MAX_CONFIG_BYTES = 1_000_000
 
@@ -333,7 +331,7 @@ def parse_config(document: object, environ: Mapping[str, str]) -> GatewayConfig:
     if not isinstance(document, Mapping):
         raise ConfigError([Problem("$", "the configuration must be a mapping")])
     substituted = _substitute(document, "", environ, problems)
-    config = _build(GatewayConfig, substituted, "", problems)
+    config = build(GatewayConfig, substituted, "", problems)
     if problems:
         raise ConfigError(problems)
     assert isinstance(config, GatewayConfig)
@@ -360,106 +358,10 @@ def _substitute(value: Any, path: str, environ: Mapping[str, str], problems: lis
 
         return _ENV_REF.sub(replace, value)
     if isinstance(value, Mapping):
-        return {k: _substitute(v, _join(path, str(k)), environ, problems) for k, v in value.items()}
+        return {k: _substitute(v, join(path, str(k)), environ, problems) for k, v in value.items()}
     if isinstance(value, list):
         return [_substitute(v, f"{path}[{i}]", environ, problems) for i, v in enumerate(value)]
     return value
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _build(cls: type, value: Any, path: str, problems: list[Problem]) -> Any:
-    if value is None:
-        value = {}
-    if not isinstance(value, Mapping):
-        problems.append(Problem(path or "$", "expected a mapping"))
-        return None
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in value:
-        if key not in fields:
-            problems.append(Problem(_join(path, str(key)), "unknown key"))
-    kwargs: dict[str, Any] = {}
-    for name, f in fields.items():
-        fpath = _join(path, name)
-        if name in value:
-            kwargs[name] = _convert(hints[name], value[name], fpath, problems)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            problems.append(Problem(fpath, "required key is missing"))
-    try:
-        return cls(**kwargs)
-    except TypeError:
-        return None
-
-
-def _convert(tp: Any, value: Any, path: str, problems: list[Problem]) -> Any:
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, path, problems)  # type: ignore[arg-type]
-    if origin is Literal:
-        allowed = typing.get_args(tp)
-        if value not in allowed:
-            problems.append(Problem(path, f"must be one of {', '.join(map(str, allowed))}"))
-        return value
-    if origin is tuple:
-        (item_tp, _) = typing.get_args(tp)
-        if not isinstance(value, list):
-            problems.append(Problem(path, "expected a list"))
-            return ()
-        return tuple(_convert(item_tp, v, f"{path}[{i}]", problems) for i, v in enumerate(value))
-    if origin in (Mapping, dict, typing.Mapping):
-        _, item_tp = typing.get_args(tp)
-        if not isinstance(value, Mapping):
-            problems.append(Problem(path, "expected a mapping"))
-            return {}
-        if item_tp is Any:
-            return dict(value)
-        return {
-            str(k): _convert(item_tp, v, _join(path, str(k)), problems) for k, v in value.items()
-        }
-    if origin in (typing.Union, types.UnionType):
-        raise TypeError(f"config field {path} has an unsupported union type")  # pragma: no cover
-    return _convert_scalar(tp, value, path, problems)
-
-
-def _convert_scalar(tp: Any, value: Any, path: str, problems: list[Problem]) -> Any:
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        problems.append(Problem(path, "expected true or false"))
-        return False
-    if tp is int:
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
-        if not isinstance(value, int) or isinstance(value, bool):
-            problems.append(Problem(path, "expected an integer"))
-            return 0
-        return value
-    if tp is float:
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            problems.append(Problem(path, "expected a number"))
-            return 0.0
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            problems.append(Problem(path, "expected a string"))
-            return ""
-        return str(value)
-    if tp is Path:
-        if not isinstance(value, str) or not value:
-            problems.append(Problem(path, "expected a file path"))
-            return Path()
-        return Path(value)
-    raise TypeError(f"config field {path} has unsupported type {tp!r}")  # pragma: no cover
 
 
 def _check_values(config: GatewayConfig, problems: list[Problem]) -> None:
