@@ -140,11 +140,20 @@ async def running(
         await worker.route.close()
         if sealing is not None:
             await sealing
-        try:
-            await store.seal_audit(clock())  # no entry of this run stays unsigned
-        finally:
-            await store.close()
+        await _close_store(store, worker.owner, clock)
         log.info("gateway_stopped")
+
+
+async def _close_store(store: AnyStore, owner: str, clock: Callable[[], float]) -> None:
+    """Hand back the leases of a round cut at the grace period (another process, or the next
+    start, takes them at once), sign the audit head, close."""
+    try:
+        released = await store.release(owner, clock())
+        if released:
+            log.info("leases_released", records=released, owner=owner)
+        await store.seal_audit(clock())  # no entry of this run stays unsigned
+    finally:
+        await store.close()
 
 
 async def _stop_sources(tasks: list[asyncio.Task[None]], grace_s: float) -> None:

@@ -127,7 +127,7 @@ def write_config(
 
 
 async def start_daemon(
-    config: Path, log: Path, env: dict[str, str] | None = None
+    config: Path, log: Path, env: dict[str, str] | None = None, *extra: str
 ) -> asyncio.subprocess.Process:
     with log.open("ab") as sink:  # the child keeps its own copy of the descriptor
         return await asyncio.create_subprocess_exec(
@@ -137,6 +137,7 @@ async def start_daemon(
             "run",
             "--config",
             str(config),
+            *extra,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=sink,
             env=env,

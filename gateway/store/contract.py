@@ -209,6 +209,13 @@ class Store(Protocol):
         Return how many were handled."""
         ...
 
+    async def release(self, owner: str, now: float) -> int:
+        """At a clean shutdown, return the leases ``owner`` still holds to the queue at once
+        (audited ``lease_released``), so no process waits for them to expire. A call may have
+        been in flight, so they are marked ``uncertain``; it is not counted as a rescue.
+        Return how many were released."""
+        ...
+
     async def dead_letters(self, where: DeadFilter, *, limit: int = 1000) -> list[DeadLetter]:
         """Dead-lettered records matching ``where``, oldest first."""
         ...

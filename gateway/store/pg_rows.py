@@ -484,6 +484,32 @@ class PgTx:
             self.audit(now, event, rid, code, detail)
         return len(expired)
 
+    async def release_owned(self, owner: str, now: float) -> int:
+        rows = await self.conn.fetch(
+            "SELECT dossier_code FROM records WHERE state = 'leased' AND lease_owner = $1", owner
+        )
+        if not rows:
+            return 0
+        await self.lock_dossiers({row[0]: "" for row in rows}, create=False)
+        released = await self.conn.fetch(
+            "UPDATE records SET state = 'queued', uncertain = TRUE, lease_owner = NULL, "
+            "lease_until = NULL, updated_at = $2 WHERE state = 'leased' AND lease_owner = $1 "
+            "RETURNING id, dossier_code",
+            owner,
+            now,
+        )
+        await self.conn.execute(
+            "UPDATE dossiers d SET in_flight = NULL FROM unnest($1::text[], $2::bigint[]) "
+            "AS x(code, id) WHERE d.dossier_code = x.code AND d.in_flight = x.id",
+            [row[1] for row in released],
+            [row[0] for row in released],
+        )
+        for rid, code in sorted(released):
+            self.audit(now, "lease_released", rid, code, {"owner": owner})
+        if released:
+            await self.conn.execute(f"NOTIFY {CHANNEL}")  # the other processes take them now
+        return len(released)
+
     # -- dead letters -----------------------------------------------------------------------
 
     async def replay(self, where: DeadFilter, by: str, now: float) -> list[int]:

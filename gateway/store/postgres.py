@@ -162,6 +162,10 @@ class PostgresStore:
         async with self._tx() as tx:
             return await tx.release_expired(now, max_rescues)
 
+    async def release(self, owner: str, now: float) -> int:
+        async with self._tx() as tx:
+            return await tx.release_owned(owner, now)
+
     # -- dead letters -----------------------------------------------------------------------
 
     async def dead_letters(self, where: DeadFilter, *, limit: int = 1000) -> list[DeadLetter]:

@@ -234,6 +234,13 @@ class SqliteStore:
 
         return await self._run(release_sync)
 
+    async def release(self, owner: str, now: float) -> int:
+        def release_sync() -> int:
+            with self._tx() as tx:
+                return tx.release_owned(owner, now)
+
+        return await self._run(release_sync)
+
     def _release_all_sync(self, now: float, max_rescues: int = 5) -> None:
         with self._tx() as tx:
             rows = tx.conn.execute(

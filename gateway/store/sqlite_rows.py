@@ -235,6 +235,17 @@ class SqliteTx:
         )
         self.audit(now, event, rid, dossier_code, detail)
 
+    def release_owned(self, owner: str, now: float) -> int:
+        rows = self.conn.execute(
+            "UPDATE records SET state = 'queued', uncertain = 1, lease_owner = NULL, "
+            "lease_until = NULL, updated_at = ? WHERE state = 'leased' AND lease_owner = ? "
+            "RETURNING id, dossier_code",
+            (now, owner),
+        ).fetchall()
+        for rid, dossier_code in sorted(rows):
+            self.audit(now, "lease_released", rid, dossier_code, {"owner": owner})
+        return len(rows)
+
     # -- dead letters -----------------------------------------------------------------------
 
     def replay(self, where: DeadFilter, by: str, now: float) -> list[int]:

@@ -288,3 +288,20 @@ async def test_deferred_is_not_an_attempt(store: AnyStore) -> None:
     assert await store.claim("w", 10, now=49.0, lease_s=60) == []
     [again] = await store.claim("w", 10, now=50.0, lease_s=60)
     assert again.attempts == 0
+
+
+async def test_a_clean_shutdown_hands_its_leases_back_at_once(store: AnyStore) -> None:
+    await accept(store, dossier("A"), dossier("B"))
+    held = await store.claim("stopping", 10, now=5.0, lease_s=600)
+    assert len(held) == 2
+    assert await store.claim("other", 10, now=6.0, lease_s=60) == []  # leased, not expired
+    assert await store.release("stopping", now=7.0) == 2
+    assert await store.release("stopping", now=7.0) == 0  # nothing held any more
+    taken = await store.claim("other", 10, now=8.0, lease_s=60)
+    assert {c.record.dossier_code for c in taken} == {"A", "B"}
+    assert all(c.uncertain for c in taken)  # a call may have been in flight: look first
+    assert await store.complete([delivered(c.record_id, c.lease_token) for c in held]) == 0
+    rescues = await store.query("SELECT rescues FROM records")
+    assert {row[0] for row in rescues} == {0}  # a clean release is not a rescue
+    entries = await store.audit_entries()
+    assert [e.detail["owner"] for e in entries if e.event == "lease_released"] == ["stopping"] * 2
