@@ -34,8 +34,7 @@ from gateway.intake import Intake, IntakeSource, portal_validator
 from gateway.routes.router import build_router
 from gateway.sources import build_pull_sources
 from gateway.sources.pulling import PullLoop
-from gateway.store.audit_sqlite import SqliteAuditRepository
-from gateway.store.engines import AnyStore, open_store
+from gateway.store.engines import AnyStore, open_audit_repository, open_store
 from gateway.store.postgres import PostgresStore
 
 log = structlog.get_logger("gateway.app")
@@ -190,11 +189,16 @@ async def _start_audit(
 async def _retention(
     config: GatewayConfig, stop: asyncio.Event, clock: Callable[[], float]
 ) -> None:
-    """Move old audit entries to archive files every ``audit.archive_every_s`` (0: never)."""
-    if config.audit.archive_every_s <= 0 or config.store.engine != "sqlite":
-        return  # archives are written from the SQLite engine only so far
+    """Move old audit entries to archive files every ``audit.archive_every_s`` (0: never).
+
+    On PostgreSQL every process sharing the database runs this. The writable repository holds
+    the database's one archive lock for the whole run (see ``gateway/store/audit_pg.py``), so
+    two processes never archive the same range: the one that finds the lock taken skips the
+    round. The processes must share one ``audit.archive_dir``, where the files are found."""
+    if config.audit.archive_every_s <= 0:
+        return
     await archive_periodically(
-        lambda: SqliteAuditRepository(config.store.path, writable=True),
+        lambda: open_audit_repository(config.store, writable=True),
         config.audit.archive_dir,
         retention_s=config.audit.retention_days * 86400,
         interval_s=config.audit.archive_every_s,

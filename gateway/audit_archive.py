@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.audit import GENESIS_HASH, AuditEntry, Finding, VerifyReport, verify_log
 from gateway.audit_keys import Checkpoint
+from gateway.errors import ArchiveBusyError
 
 log = structlog.get_logger("gateway.audit_archive")
 
@@ -259,7 +260,8 @@ async def archive_periodically(
     on_done: Callable[[list[Path]], None] | None = None,
 ) -> None:
     """The daemon's retention: every ``interval_s`` (the first time at start), archive what
-    is older than ``retention_s``, on a thread with its own connection."""
+    is older than ``retention_s``, on a thread with its own connection. A round in which
+    another process holds the archive lock (PostgreSQL) is skipped."""
 
     def once() -> list[Path]:
         repo = open_repo()
@@ -272,6 +274,8 @@ async def archive_periodically(
     while not stop.is_set():
         try:
             written = await asyncio.to_thread(once)
+        except ArchiveBusyError as exc:
+            log.info("audit_archive_skipped", reason=str(exc))
         except Exception as exc:  # noqa: BLE001 - retention must not stop the daemon
             log.warning("audit_archive_failed", error=repr(exc))
         else:

@@ -6,6 +6,10 @@
     ├── ConfigError              the configuration is wrong: refuse to start, list every problem
     ├── TranslationError         the record is wrong: reject at intake or quarantine; never retry
     ├── StoreError               the local database failed: the operation did not happen
+    │   ├── StoreUnavailableError    no such database, or it cannot be reached: fix
+    │   │                            store.path / store.dsn or start the server
+    │   └── ArchiveBusyError         another process is archiving the audit log right now:
+    │                                nothing was done; archive in a later round
     ├── SourceError              a pulling source could not read (vendor database down, bad
     │                            query, unreadable folder): nothing was taken; try next round
     └── DeliveryError            talking to the portal failed
@@ -62,6 +66,14 @@ class TranslationError(GatewayError):
 
 class StoreError(GatewayError):
     """The local store failed; the operation it was asked for did not happen."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database does not exist or cannot be reached (commands exit with code 2)."""
+
+
+class ArchiveBusyError(StoreError):
+    """Another process holds the audit archive lock; its run covers the same entries."""
 
 
 class SourceError(GatewayError):

@@ -14,6 +14,7 @@ from gateway.audit import AuditPolicy
 from gateway.audit_keys import Signer
 from gateway.intake import validate_for_portal
 from gateway.store.contract import Incoming
+from gateway.store.postgres import PostgresStore
 from gateway.store.sqlite import SqliteStore
 from tests.factories import dossier
 
@@ -26,9 +27,10 @@ def policy() -> AuditPolicy:
     return AuditPolicy(checkpoint_every_entries=EVERY, checkpoint_every_s=1e9, signer=SIGNER)
 
 
-async def fill(path: Path, dossiers: int, *, start: float = 1000.0, tag: str = "") -> None:
-    """Accept ``dossiers`` dossiers one per transaction, one second apart."""
-    store = await SqliteStore.open(path, now=start, audit=policy())
+async def fill(
+    store: SqliteStore | PostgresStore, dossiers: int, *, start: float = 1000.0, tag: str = ""
+) -> None:
+    """Accept ``dossiers`` dossiers one per transaction, one second apart, then close."""
     try:
         for i in range(dossiers):
             code = f"000.00.00.H56-261102-{i:05d}"
@@ -42,8 +44,21 @@ def make_log(folder: Path, dossiers: int = 40, tag: str = "") -> Path:
     """A closed SQLite store whose audit log has about 3 entries per dossier."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "gw.db"
-    asyncio.run(fill(path, dossiers, tag=tag))
+
+    async def write() -> None:
+        await fill(await SqliteStore.open(path, now=1000.0, audit=policy()), dossiers, tag=tag)
+
+    asyncio.run(write())
     return path
+
+
+def make_pg_log(dsn: str, dossiers: int = 40) -> None:
+    """The same log, written by the PostgreSQL engine into the (empty) database at ``dsn``."""
+
+    async def write() -> None:
+        await fill(await PostgresStore.open(dsn, now=1000.0, audit=policy()), dossiers)
+
+    asyncio.run(write())
 
 
 def copy_log(source: Path, folder: Path) -> Path:

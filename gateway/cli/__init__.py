@@ -1,7 +1,8 @@
 """``dvc-gateway``: the command line. Each module of this package registers its own verbs.
 
 Exit codes: 0 success, 1 the command ran and found a problem (e.g. a demo whose check
-failed), 2 bad usage or configuration.
+failed), 2 bad usage or configuration (a database that is missing or cannot be reached too:
+``audit verify`` exits with 1 only for a log that fails its checks).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from gateway.cli import adapters, audit, core, db, dlq, translate
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import ConfigError, GatewayError, StoreUnavailableError
 
 COMMAND_MODULES = (core, translate, adapters, audit, db, dlq)
 """Every module that adds verbs; each has ``register(subparsers)``."""
@@ -27,6 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("configuration errors:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
+        return 2
+    except StoreUnavailableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except GatewayError as exc:
         print(f"error: {exc}", file=sys.stderr)

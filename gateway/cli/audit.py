@@ -1,6 +1,7 @@
 """``dvc-gateway audit ...``: verify, show, search, export, archive the audit log; keygen.
 
-The commands open the database with their own connection, so they work while the daemon runs.
+The commands open the database with their own connection, so they work while the daemon runs,
+on either store engine (``store.engine``: the SQLite file or the PostgreSQL database).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rich.table import Table
 from gateway.audit import AuditEntry
 from gateway.audit_archive import (
     AuditQuery,
+    AuditRepository,
     archive_old,
     export_csv,
     export_jsonl,
@@ -29,7 +31,7 @@ from gateway.audit_archive import (
 )
 from gateway.audit_keys import Signer, load_public_keys, public_key_b64
 from gateway.config import GatewayConfig, load_config
-from gateway.store.audit_sqlite import SqliteAuditRepository
+from gateway.store.engines import open_audit_repository
 
 VN = timezone(timedelta(hours=7))
 
@@ -101,8 +103,10 @@ def _verb(
     return parser
 
 
-def _open(config: GatewayConfig, *, writable: bool = False) -> SqliteAuditRepository:
-    return SqliteAuditRepository(config.store.path, writable=writable)
+def _open(config: GatewayConfig, *, writable: bool = False) -> AuditRepository:
+    """The configured store's audit log; a missing or unreachable database raises
+    StoreUnavailableError, which ``main`` reports in one line with exit code 2."""
+    return open_audit_repository(config.store, writable=writable)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -204,7 +208,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seq_range(repo: SqliteAuditRepository, args: argparse.Namespace) -> tuple[int, int | None]:
+def _seq_range(repo: AuditRepository, args: argparse.Namespace) -> tuple[int, int | None]:
     """The seq range to export: ``--from-seq``/``--to-seq``, narrowed by ``--since``/``--until``
     (a JSONL export is always a contiguous range, so the verifier can check it)."""
     first, last = args.from_seq, args.to_seq

@@ -18,7 +18,7 @@ from typing import Any
 from gateway.audit import AuditEntry, ChainHead
 from gateway.audit_archive import ArchiveRef, AuditQuery
 from gateway.audit_keys import Checkpoint
-from gateway.errors import StoreError
+from gateway.errors import StoreUnavailableError
 
 _ENTRY_COLUMNS = "seq, at, event, record_id, dossier_code, detail, prev_hash, hash"
 
@@ -37,14 +37,14 @@ class SqliteAuditRepository:
 
     def __init__(self, path: Path, *, writable: bool = False) -> None:
         if not path.exists():
-            raise StoreError(f"{path}: no such database")
+            raise StoreUnavailableError(f"{path}: no such database")
         mode = "rw" if writable else "ro"
         try:
             uri = f"{path.resolve().as_uri()}?mode={mode}"
             self._conn = sqlite3.connect(uri, uri=True, isolation_level=None)
             self._conn.execute("PRAGMA busy_timeout=10000")
         except sqlite3.Error as exc:
-            raise StoreError(f"sqlite: {exc}") from exc
+            raise StoreUnavailableError(f"sqlite: {exc}") from exc
 
     def close(self) -> None:
         self._conn.close()

@@ -1,9 +1,12 @@
-"""Open the store engine the configuration names (``store.engine``)."""
+"""Open the store engine the configuration names (``store.engine``), or its audit log."""
 
 from __future__ import annotations
 
 from gateway.audit import AuditPolicy
+from gateway.audit_archive import AuditRepository
 from gateway.config import StoreConfig
+from gateway.store.audit_pg import PostgresAuditRepository
+from gateway.store.audit_sqlite import SqliteAuditRepository
 from gateway.store.postgres import PostgresStore
 from gateway.store.sqlite import SqliteStore
 
@@ -27,3 +30,12 @@ async def open_store(
     return await SqliteStore.open(
         config.path, now=now, operator=operator, max_rescues=max_rescues, audit=audit
     )
+
+
+def open_audit_repository(config: StoreConfig, *, writable: bool = False) -> AuditRepository:
+    """The audit log of an existing store, on a connection of its own (synchronous: for
+    operator commands and worker threads). ``writable``: to archive; on PostgreSQL it holds
+    the one archive lock until closed. Raises StoreUnavailableError for a missing database."""
+    if config.engine == "postgresql":
+        return PostgresAuditRepository(config.dsn, writable=writable)
+    return SqliteAuditRepository(config.path, writable=writable)

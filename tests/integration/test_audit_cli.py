@@ -1,30 +1,77 @@
-"""``dvc-gateway audit ...`` on a real store file, through the CLI's ``main``."""
+"""``dvc-gateway audit ...`` through the CLI's ``main``, on a real SQLite file and on a real
+PostgreSQL database, each holding a signed log its own store engine wrote."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from gateway.audit_keys import public_key_b64
 from gateway.cli import main
-from tests.audit_support import EVERY, SIGNER, make_log, run_standalone
+from tests.audit_support import EVERY, SIGNER, make_log, make_pg_log, run_standalone
+from tests.pg import SharedDatabase
 
 PUBLIC = public_key_b64(SIGNER.public)
 CODE = "000.00.00.H56-261102-00003"
 
 
+@dataclass(frozen=True)
+class Store:
+    """Where the log is (the configuration's ``store`` section), and SQL run on it as an
+    intruder with database access would."""
+
+    section: dict[str, str]
+
+    def execute(self, sql: str) -> None:
+        if self.section.get("engine") == "postgresql":
+            asyncio.run(_pg_execute(self.section["dsn"], sql))
+            return
+        with closing(sqlite3.connect(self.section["path"])) as conn, conn:
+            conn.execute(sql)
+
+
+async def _pg_execute(dsn: str, sql: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A signed log of 12 dossiers (36 entries), written by the engine under test."""
+    if request.param == "sqlite":
+        yield Store({"path": str(make_log(tmp_path, dossiers=12))})
+        return
+    database = SharedDatabase()  # a fresh database for this test alone
+    try:
+        make_pg_log(database.dsn, dossiers=12)
+        yield Store({"engine": "postgresql", "dsn": database.dsn})
+    finally:
+        database.drop()
+
+
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
-    db = make_log(tmp_path, dossiers=12)
+def config(tmp_path: Path, store: Store) -> Path:
+    return write_config(tmp_path, store.section)
+
+
+def write_config(tmp_path: Path, store: dict[str, str]) -> Path:
     path = tmp_path / "gateway.yaml"
     document = {
         "portal": {"base_url": "http://127.0.0.1:1", "username": "u", "password": "p"},
-        "store": {"path": str(db)},
+        "store": store,
         "audit": {
             "public_key": PUBLIC,
             "checkpoint_every_entries": EVERY,
@@ -99,8 +146,17 @@ def test_export_jsonl_verifies_standalone_and_csv_reads(
     assert table[0]["event"] == "received"
 
 
+def test_an_edited_entry_is_found_at_its_seq(
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.execute(f"UPDATE audit SET dossier_code = '{CODE}' WHERE seq = 17")
+    code, out = run(capsys, "audit", "verify", "--config", str(config))
+    assert code == 1
+    assert out.startswith("FAILED: first bad entry: seq 17: "), out
+
+
 def test_archive_then_verify_then_tamper(
-    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    config: Path, store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out = run(capsys, "audit", "archive", "--config", str(config))
     assert code == 0
@@ -115,8 +171,10 @@ def test_archive_then_verify_then_tamper(
         capsys, "audit", "search", "--config", str(config), "--event", "queued", "--jsonl"
     )
     assert len(out.splitlines()) == 12  # archived and live alike
-    with sqlite3.connect(tmp_path / "gw.db") as conn:
-        conn.execute("DELETE FROM audit WHERE seq = 33")
+    code, out = run(capsys, "audit", "search", "--config", str(config), "--dossier", CODE)
+    assert code == 0
+    assert "3 entries" in out
+    store.execute("DELETE FROM audit WHERE seq = 33")
     code, out = run(capsys, "audit", "verify", "--config", str(config))
     assert code == 1
     assert "first bad entry: seq 33: entry seq 33 is missing" in out
@@ -136,10 +194,11 @@ def test_keygen_prints_a_usable_pair(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_check_config_reports_the_signing_key(
-    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tests.audit_support import PRIVATE
 
+    config = write_config(tmp_path, {"path": str(tmp_path / "gw.db")})
     monkeypatch.setenv("DVC_GATEWAY_AUDIT_KEY", PRIVATE)
     code, out = run(capsys, "check-config", "--config", str(config))
     assert code == 0
@@ -147,3 +206,43 @@ def test_check_config_reports_the_signing_key(
     monkeypatch.setenv("DVC_GATEWAY_AUDIT_KEY", "not base64!")
     assert main(["check-config", "--config", str(config)]) == 2
     assert "not a base64 Ed25519 seed" in capsys.readouterr().err
+
+
+@pytest.fixture
+def missing(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A ``store`` section naming a database that cannot be used."""
+    if request.param == "sqlite":
+        yield {"path": str(tmp_path / "absent.db")}
+    elif request.param == "postgresql-unreachable":
+        yield {"engine": "postgresql", "dsn": "postgresql://postgres@127.0.0.1:1/test"}
+    else:
+        database = SharedDatabase()  # empty: no gateway tables
+        try:
+            if request.param == "postgresql-absent":
+                database.drop()
+            yield {"engine": "postgresql", "dsn": database.dsn}
+        finally:
+            database.drop()
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("sqlite", "no such database"),
+        ("postgresql-absent", "does not exist"),
+        ("postgresql-unmigrated", "no audit tables"),
+        ("postgresql-unreachable", "cannot connect"),  # nothing listens on port 1
+    ],
+    indirect=["missing"],
+)
+def test_a_missing_database_is_one_line_and_exit_code_2(
+    missing: dict[str, str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, missing)
+    for verb in ("verify", "archive"):
+        assert main(["audit", verb, "--config", str(config)]) == 2
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err.startswith("error: "), err
+        assert err.count("\n") == 1, err
+        assert message in err
