@@ -77,6 +77,10 @@ class SharedDatabase:
 
 async def reset(conn_query: Callable[[str], Awaitable[object]]) -> None:
     """Empty the gateway's tables and restart the audit chain."""
-    for table in ("attempts", "audit", "source_cursors", "dossiers", "records"):
+    tables = ("attempts", "audit", "audit_checkpoints", "audit_archives", "source_cursors")
+    for table in (*tables, "dossiers", "records"):
         await conn_query(f"DELETE FROM {table}")
-    await conn_query("UPDATE audit_head SET seq = 0, hash = repeat('0', 64)")
+    await conn_query(
+        "UPDATE audit_head SET seq = 0, hash = repeat('0', 64), checkpoint_seq = 0, "
+        "checkpoint_at = NULL"
+    )

@@ -1,4 +1,5 @@
-"""Row-level work of the PostgreSQL engine, inside one open transaction (see :mod:`.postgres`).
+"""Row-level work of the PostgreSQL engine, inside one open transaction (see :mod:`.postgres`):
+the audit chain, dossier locks, intake and replays (delivery is in :mod:`.pg_delivery`).
 
 Every method works on whole lists with a few statements (``unnest`` of arrays, ``COPY``), so
 a batch costs a handful of round trips whatever its size.
@@ -11,42 +12,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.audit import AuditEntry, AuditPolicy, ChainHead, ChainWriter
-from gateway.audit_attempts import attempt_entries
 from gateway.audit_keys import Checkpoint
-from gateway.canonical import record_from_json
-from gateway.model import Dossier, ProgressStep, Result
+from gateway.model import Result
 from gateway.store.accepting import AcceptPlan, DossierFacts, plan_accept, record_key
 from gateway.store.contract import (
-    Claimed,
     DeadFilter,
     Incoming,
-    Outcome,
-    OutcomeKind,
     Receipt,
     Rejected,
     Validate,
 )
-from gateway.store.outcomes import STATE_OF, deferred_detail, rescue_entry
 
 CHANNEL = "dvc_gateway_queued"
 
-CLAIM_SQL = """
-SELECT r.id, r.payload, r.attempts, r.dossier_code, d.on_portal, r.uncertain
-FROM records r JOIN dossiers d ON d.dossier_code = r.dossier_code
-WHERE r.state = 'queued' AND r.next_attempt_at <= $1 AND d.in_flight IS NULL
-  AND (r.kind = 'dossier' OR (
-        d.on_portal
-        AND NOT EXISTS (SELECT 1 FROM records o
-                        WHERE o.dossier_code = r.dossier_code AND o.kind = 'dossier'
-                          AND o.state = 'queued' AND o.id < r.id)
-        AND NOT EXISTS (SELECT 1 FROM records p
-                        WHERE p.dossier_code = r.dossier_code AND p.kind = 'progress'
-                          AND p.state = 'queued'
-                          AND (p.order_at < r.order_at
-                               OR (p.order_at = r.order_at AND p.id < r.id)))))
-ORDER BY r.next_attempt_at, r.id
-LIMIT $2
-"""
 
 DEAD_COLUMNS = (
     "SELECT r.id, r.state, r.kind, r.dossier_code, r.agency_code, r.attempts, "
@@ -75,17 +53,6 @@ _RECORD_COLUMNS = [
 ]
 _AUDIT_COLUMNS = ["seq", "at", "event", "record_id", "dossier_code", "detail", "prev_hash", "hash"]
 _CHECKPOINT_COLUMNS = ["seq", "at", "hash", "key_id", "signature"]
-_ATTEMPT_COLUMNS = [
-    "record_id",
-    "attempt",
-    "finished_at",
-    "route",
-    "outcome",
-    "http_status",
-    "portal_code",
-    "message",
-    "latency_ms",
-]
 
 
 class _Collected:
@@ -308,207 +275,6 @@ class PgTx:
         if any(r.status == "accepted" for r in receipts):
             await self.conn.execute(f"NOTIFY {CHANNEL}")
         return receipts
-
-    # -- delivery ---------------------------------------------------------------------------
-
-    async def claim(self, owner: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
-        rows = await self.conn.fetch(CLAIM_SQL, now, limit * 2)
-        first: dict[str, Any] = {}
-        for row in rows:
-            first.setdefault(row[3], row)
-        if not first:
-            return []
-        locked = await self.conn.fetch(
-            "SELECT dossier_code FROM dossiers WHERE dossier_code = ANY($1::text[]) "
-            "AND in_flight IS NULL ORDER BY dossier_code FOR UPDATE SKIP LOCKED",
-            list(first),
-        )
-        free = {str(row[0]) for row in locked}
-        picked = [row for code, row in first.items() if code in free][:limit]
-        if not picked:
-            return []
-        leased = await self.conn.fetch(
-            "UPDATE records SET state = 'leased', lease_owner = $1, lease_until = $2, "
-            "lease_token = nextval('lease_tokens'), updated_at = $3 "
-            "WHERE id = ANY($4::bigint[]) AND state = 'queued' AND next_attempt_at <= $3 "
-            "RETURNING id, lease_token",
-            owner,
-            now + lease_s,
-            now,
-            [row[0] for row in picked],
-        )
-        tokens = {int(r[0]): int(r[1]) for r in leased}
-        claimed = []
-        for rid, payload, attempts, code, on_portal, uncertain in picked:
-            if rid not in tokens:
-                continue  # taken and finished by another process since our snapshot
-            token = tokens[rid]
-            self.audit(
-                now, "leased", rid, code, {"owner": owner, "token": token, "attempt": attempts + 1}
-            )
-            record = record_from_json(json.loads(payload))
-            assert isinstance(record, Dossier | ProgressStep)
-            claimed.append(Claimed(rid, record, attempts, token, on_portal, uncertain))
-        await self.conn.execute(
-            "UPDATE dossiers d SET in_flight = x.id FROM "
-            "unnest($1::bigint[], $2::text[]) AS x(id, code) WHERE d.dossier_code = x.code",
-            [c.record_id for c in claimed],
-            [c.record.dossier_code for c in claimed],
-        )
-        return claimed
-
-    async def complete(self, outcomes: Sequence[Outcome]) -> int:
-        rows = await self.conn.fetch(
-            "SELECT DISTINCT dossier_code FROM records WHERE id = ANY($1::bigint[])",
-            [o.record_id for o in outcomes],
-        )
-        await self.lock_dossiers({row[0]: "" for row in rows}, create=False)
-        held = await self.conn.fetch(
-            "SELECT r.id, r.kind, r.dossier_code, r.attempts FROM records r "
-            "JOIN unnest($1::bigint[], $2::bigint[]) AS o(id, token) "
-            "ON r.id = o.id AND r.lease_token = o.token WHERE r.state = 'leased'",
-            [o.record_id for o in outcomes],
-            [o.lease_token for o in outcomes],
-        )
-        # A lease that was lost (expired and taken over): the newer holder decides.
-        current = {int(r[0]): (str(r[1]), str(r[2]), int(r[3])) for r in held}
-        applied = [o for o in outcomes if o.record_id in current]
-        if applied:
-            await self._apply_outcomes(applied, current)
-        return len(applied)
-
-    async def _apply_outcomes(
-        self, outcomes: list[Outcome], current: dict[int, tuple[str, str, int]]
-    ) -> None:
-        """Apply outcomes whose lease is held, a few statements for the whole list."""
-        await self.conn.execute(
-            "UPDATE dossiers d SET on_portal = d.on_portal OR x.delivered, in_flight = "
-            "CASE WHEN d.in_flight = x.id THEN NULL ELSE d.in_flight END "
-            "FROM unnest($1::text[], $2::bigint[], $3::boolean[]) AS x(code, id, delivered) "
-            "WHERE d.dossier_code = x.code",
-            [current[o.record_id][1] for o in outcomes],
-            [o.record_id for o in outcomes],
-            [
-                o.kind is OutcomeKind.DELIVERED and current[o.record_id][0] == "dossier"
-                for o in outcomes
-            ],
-        )
-        deferred = [o for o in outcomes if o.kind is OutcomeKind.DEFERRED]
-        if deferred:
-            await self.conn.executemany(
-                "UPDATE records SET state = 'queued', next_attempt_at = $2, updated_at = $3, "
-                "lease_owner = NULL, lease_until = NULL WHERE id = $1",
-                [(o.record_id, o.next_attempt_at, o.at) for o in deferred],
-            )
-        tried = [o for o in outcomes if o.kind is not OutcomeKind.DEFERRED]
-        if tried:
-            await self._record_attempts(tried, current)
-        for o in outcomes:
-            code, attempt = current[o.record_id][1], current[o.record_id][2] + 1
-            if o.kind is OutcomeKind.DEFERRED:
-                self.audit(o.at, "deferred", o.record_id, code, deferred_detail(o))
-                continue
-            for event, detail in attempt_entries(o, attempt):
-                self.audit(o.at, event, o.record_id, code, detail)
-
-    async def _record_attempts(
-        self, tried: list[Outcome], current: dict[int, tuple[str, str, int]]
-    ) -> None:
-        await self.conn.copy_records_to_table(
-            "attempts",
-            records=[
-                (
-                    o.record_id,
-                    current[o.record_id][2] + 1,
-                    o.at,
-                    o.route,
-                    str(o.kind),
-                    o.http_status,
-                    o.portal_code,
-                    o.message,
-                    o.latency_ms,
-                )
-                for o in tried
-            ],
-            columns=_ATTEMPT_COLUMNS,
-        )
-        await self.conn.execute(
-            "UPDATE records r SET state = x.state, attempts = x.attempts, "
-            "next_attempt_at = x.next_at, updated_at = x.at, lease_owner = NULL, "
-            "lease_until = NULL, last_error = x.error, portal_code = x.code, "
-            "uncertain = r.uncertain OR x.retry "
-            "FROM unnest($1::bigint[], $2::text[], $3::int[], $4::float8[], $5::float8[], "
-            "$6::text[], $7::text[], $8::boolean[]) "
-            "AS x(id, state, attempts, next_at, at, error, code, retry) WHERE r.id = x.id",
-            [o.record_id for o in tried],
-            [str(STATE_OF[o.kind]) for o in tried],
-            [current[o.record_id][2] + 1 for o in tried],
-            [o.next_attempt_at if o.kind is OutcomeKind.RETRY else 0.0 for o in tried],
-            [o.at for o in tried],
-            [o.message if o.kind is not OutcomeKind.DELIVERED else None for o in tried],
-            [o.portal_code for o in tried],
-            [o.kind is OutcomeKind.RETRY for o in tried],
-        )
-
-    async def release_expired(self, now: float, max_rescues: int) -> int:
-        rows = await self.conn.fetch(
-            "SELECT dossier_code FROM records WHERE state = 'leased' AND lease_until < $1", now
-        )
-        if not rows:
-            return 0
-        await self.lock_dossiers({row[0]: "" for row in rows}, create=False)
-        expired = await self.conn.fetch(
-            "SELECT id, dossier_code, rescues FROM records "
-            "WHERE state = 'leased' AND lease_until < $1 ORDER BY id",
-            now,
-        )
-        changes = [rescue_entry(rescues, max_rescues, "lease_expired") for _, _, rescues in expired]
-        await self.conn.execute(
-            "UPDATE dossiers d SET in_flight = NULL FROM unnest($1::text[], $2::bigint[]) "
-            "AS x(code, id) WHERE d.dossier_code = x.code AND d.in_flight = x.id",
-            [row[1] for row in expired],
-            [row[0] for row in expired],
-        )
-        await self.conn.execute(
-            "UPDATE records r SET state = x.state, rescues = r.rescues + 1, uncertain = TRUE, "
-            "lease_owner = NULL, lease_until = NULL, updated_at = $3, "
-            "last_error = COALESCE(x.error, r.last_error) "
-            "FROM unnest($1::bigint[], $2::text[], $4::text[]) AS x(id, state, error) "
-            "WHERE r.id = x.id",
-            [row[0] for row in expired],
-            [str(state) for state, _, _, _ in changes],
-            now,
-            [error for _, error, _, _ in changes],
-        )
-        for (rid, code, _), (_, _, event, detail) in zip(expired, changes, strict=True):
-            self.audit(now, event, rid, code, detail)
-        return len(expired)
-
-    async def release_owned(self, owner: str, now: float) -> int:
-        rows = await self.conn.fetch(
-            "SELECT dossier_code FROM records WHERE state = 'leased' AND lease_owner = $1", owner
-        )
-        if not rows:
-            return 0
-        await self.lock_dossiers({row[0]: "" for row in rows}, create=False)
-        released = await self.conn.fetch(
-            "UPDATE records SET state = 'queued', uncertain = TRUE, lease_owner = NULL, "
-            "lease_until = NULL, updated_at = $2 WHERE state = 'leased' AND lease_owner = $1 "
-            "RETURNING id, dossier_code",
-            owner,
-            now,
-        )
-        await self.conn.execute(
-            "UPDATE dossiers d SET in_flight = NULL FROM unnest($1::text[], $2::bigint[]) "
-            "AS x(code, id) WHERE d.dossier_code = x.code AND d.in_flight = x.id",
-            [row[1] for row in released],
-            [row[0] for row in released],
-        )
-        for rid, code in sorted(released):
-            self.audit(now, "lease_released", rid, code, {"owner": owner})
-        if released:
-            await self.conn.execute(f"NOTIFY {CHANNEL}")  # the other processes take them now
-        return len(released)
 
     # -- dead letters -----------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ import asyncpg
 from gateway.audit import AuditEntry, AuditPolicy
 from gateway.audit_keys import Checkpoint
 from gateway.errors import StoreError
-from gateway.store import pg_schema
+from gateway.store import pg_delivery, pg_schema
 from gateway.store.contract import (
     Claimed,
     DeadFilter,
@@ -139,13 +139,13 @@ class PostgresStore:
 
     async def claim(self, owner: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
         async with self._tx() as tx:
-            return await tx.claim(owner, limit, now, lease_s)
+            return await pg_delivery.claim(tx, owner, limit, now, lease_s)
 
     async def complete(self, outcomes: Sequence[Outcome]) -> int:
         if not outcomes:
             return 0
         async with self._tx() as tx:
-            return await tx.complete(outcomes)
+            return await pg_delivery.complete(tx, outcomes)
 
     async def heartbeat(self, owner: str, tokens: Sequence[int], now: float, lease_s: float) -> int:
         async with self._pool.acquire() as conn:
@@ -160,11 +160,11 @@ class PostgresStore:
 
     async def release_expired(self, now: float, *, max_rescues: int = 5) -> int:
         async with self._tx() as tx:
-            return await tx.release_expired(now, max_rescues)
+            return await pg_delivery.release_expired(tx, now, max_rescues)
 
     async def release(self, owner: str, now: float) -> int:
         async with self._tx() as tx:
-            return await tx.release_owned(owner, now)
+            return await pg_delivery.release_owned(tx, owner, now)
 
     # -- dead letters -----------------------------------------------------------------------
 
