@@ -26,7 +26,7 @@ import asyncio
 import base64
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -56,6 +56,17 @@ class AuditEntry:
     detail: Mapping[str, Any]
     prev_hash: str
     hash: str
+
+
+def entry_from_row(row: Sequence[Any]) -> AuditEntry:
+    """An entry from a stored row (seq, at, event, record_id, dossier_code, detail JSON,
+    prev_hash, hash); an unreadable detail is kept as text, and fails its hash, as it should."""
+    seq, at, event, record_id, dossier_code, detail, prev_hash, digest = row
+    try:
+        parsed = json.loads(detail)
+    except (json.JSONDecodeError, TypeError):
+        parsed = {"unreadable_detail": str(detail)}
+    return AuditEntry(seq, at, event, record_id, dossier_code, parsed, prev_hash, digest)
 
 
 def canonical_bytes(

@@ -7,11 +7,12 @@ import asyncio
 import os
 import signal
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 
 from gateway import logs
-from gateway.config import ROUTE_NAMES, load_config
+from gateway.config import ROUTE_NAMES, GatewayConfig, load_config
 
 log = structlog.get_logger("gateway.cli")
 
@@ -80,7 +81,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     pulled = check_pull_sources(config)
     print(f"{args.config}: OK")
     print(f"  portal  {config.portal.base_url} (user {config.portal.username})")
-    print(f"  store   {config.store.path}")
+    print(f"  store   {_store_line(config)}")
     print(
         f"  intake  http://{config.intake.host}:{config.intake.port}/api/v1/intake/"
         f"{{{','.join(config.intake.sources)}}}"
@@ -166,3 +167,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo  # noqa: PLC0415
 
     return run_demo(records=args.records, seed=args.seed, keep=args.keep, route=args.route)
+
+
+def _store_line(config: GatewayConfig) -> str:
+    """Where the store is, without the password a DSN may hold."""
+    if config.store.engine != "postgresql":
+        return f"sqlite {config.store.path}"
+    url = urlsplit(config.store.dsn)
+    netloc = url.netloc
+    if url.password:
+        netloc = netloc.replace(f":{url.password}@", ":***@", 1)
+    return f"postgresql {urlunsplit(url._replace(netloc=netloc))}"

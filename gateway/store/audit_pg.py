@@ -33,14 +33,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import asyncpg
 
-from gateway.audit import AuditEntry
+from gateway.audit import AuditEntry, entry_from_row
 from gateway.audit_archive import ArchiveRef, AuditQuery
 from gateway.audit_keys import Checkpoint
 from gateway.errors import ArchiveBusyError, StoreError, StoreUnavailableError
@@ -56,15 +55,6 @@ LAST_SEQ = 2**62
 
 _ENTRY_COLUMNS = "seq, at, event, record_id, dossier_code, detail, prev_hash, hash"
 _DRIVER_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
-
-
-def _entry(row: Any) -> AuditEntry:
-    seq, at, event, record_id, dossier_code, detail, prev_hash, digest = row
-    try:
-        parsed = json.loads(detail)
-    except (json.JSONDecodeError, TypeError):
-        parsed = {"unreadable_detail": str(detail)}  # fails its hash, as it should
-    return AuditEntry(seq, at, event, record_id, dossier_code, parsed, prev_hash, digest)
 
 
 class PostgresAuditRepository:
@@ -131,7 +121,7 @@ class PostgresAuditRepository:
         row = self._run(
             self._conn.fetchrow(f"SELECT {_ENTRY_COLUMNS} FROM audit WHERE seq = $1", seq)  # noqa: S608
         )
-        return None if row is None else _entry(row)
+        return None if row is None else entry_from_row(row)
 
     def archives(self) -> list[ArchiveRef]:
         rows = self._run(
@@ -198,7 +188,7 @@ class PostgresAuditRepository:
         )
         while True:
             rows = self._run(self._conn.fetch(sql, after, *params))
-            yield from (_entry(row) for row in rows)
+            yield from (entry_from_row(row) for row in rows)
             if len(rows) < PAGE:
                 return
             after = rows[-1][0]

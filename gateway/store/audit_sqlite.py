@@ -8,28 +8,20 @@ short ``BEGIN IMMEDIATE`` transaction that the daemon's writes simply wait for.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from gateway.audit import AuditEntry, ChainHead
+from gateway.audit import AuditEntry, ChainHead, entry_from_row
 from gateway.audit_archive import ArchiveRef, AuditQuery
 from gateway.audit_keys import Checkpoint
-from gateway.errors import StoreUnavailableError
+from gateway.errors import ArchiveBusyError, StoreUnavailableError
 
 _ENTRY_COLUMNS = "seq, at, event, record_id, dossier_code, detail, prev_hash, hash"
-
-
-def _entry(row: tuple[Any, ...]) -> AuditEntry:
-    seq, at, event, record_id, dossier_code, detail, prev_hash, digest = row
-    try:
-        parsed = json.loads(detail)
-    except (json.JSONDecodeError, TypeError):
-        parsed = {"unreadable_detail": str(detail)}  # fails its hash, as it should
-    return AuditEntry(seq, at, event, record_id, dossier_code, parsed, prev_hash, digest)
 
 
 class SqliteAuditRepository:
@@ -38,16 +30,24 @@ class SqliteAuditRepository:
     def __init__(self, path: Path, *, writable: bool = False) -> None:
         if not path.exists():
             raise StoreUnavailableError(f"{path}: no such database")
+        self._archive_lock = _lock_archiver(path) if writable else None
         mode = "rw" if writable else "ro"
         try:
             uri = f"{path.resolve().as_uri()}?mode={mode}"
             self._conn = sqlite3.connect(uri, uri=True, isolation_level=None)
             self._conn.execute("PRAGMA busy_timeout=10000")
         except sqlite3.Error as exc:
+            self._unlock()
             raise StoreUnavailableError(f"sqlite: {exc}") from exc
 
     def close(self) -> None:
         self._conn.close()
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._archive_lock is not None:
+            os.close(self._archive_lock)  # closing the descriptor drops the flock
+            self._archive_lock = None
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -72,7 +72,7 @@ class SqliteAuditRepository:
             (from_seq, to_seq if to_seq is not None else 2**62),
         )
         for row in cursor:
-            yield _entry(row)
+            yield entry_from_row(row)
 
     def first_seq(self) -> int | None:
         row = self._conn.execute("SELECT MIN(seq) FROM audit").fetchone()
@@ -87,7 +87,7 @@ class SqliteAuditRepository:
             f"SELECT {_ENTRY_COLUMNS} FROM audit WHERE seq = ?",  # noqa: S608
             (seq,),
         ).fetchone()
-        return None if row is None else _entry(row)
+        return None if row is None else entry_from_row(row)
 
     def archives(self) -> list[ArchiveRef]:
         rows = self._conn.execute(
@@ -134,7 +134,21 @@ class SqliteAuditRepository:
             params.extend(query.events)
         sql = f"SELECT {_ENTRY_COLUMNS} FROM audit WHERE {' AND '.join(where)} ORDER BY seq"  # noqa: S608
         for row in self._conn.execute(sql, params):
-            yield _entry(row)
+            yield entry_from_row(row)
+
+
+def _lock_archiver(path: Path) -> int:
+    """One archiver at a time (the daemon's retention, ``audit archive`` by hand): an
+    exclusive ``flock`` on ``<db>.archive-lock``, held until the repository closes. Two runs
+    at once would pick the same range and write the same file name, the second over the
+    first, leaving a digest in ``audit_archives`` that no longer matches its file."""
+    fd = os.open(path.with_name(path.name + ".archive-lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(fd)
+        raise ArchiveBusyError("another process is archiving this audit log now") from exc
+    return fd
 
 
 # -- the writing side, used by the store inside its transactions ------------------------------

@@ -23,14 +23,13 @@ run at the same time stay out of each other's way:
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 
-from gateway.audit import AuditEntry, AuditPolicy
+from gateway.audit import AuditEntry, AuditPolicy, entry_from_row
 from gateway.audit_keys import Checkpoint
 from gateway.errors import StoreError
 from gateway.store import pg_delivery, pg_schema
@@ -225,10 +224,7 @@ class PostgresStore:
                 "SELECT seq, at, event, record_id, dossier_code, detail, prev_hash, hash "
                 "FROM audit ORDER BY seq"
             )
-        return [
-            AuditEntry(seq, at, event, rid, code, json.loads(detail), prev, h)
-            for seq, at, event, rid, code, detail, prev, h in rows
-        ]
+        return [entry_from_row(row) for row in rows]
 
     async def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """A read-only query (``$1`` placeholders), for operator commands and tests."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.audit import AuditEntry, AuditPolicy, ChainWriter
+from gateway.audit import AuditEntry, AuditPolicy, ChainWriter, entry_from_row
 from gateway.audit_keys import Checkpoint
 from gateway.errors import StoreError
 from gateway.store.accepting import plan_accept
@@ -304,10 +303,7 @@ class SqliteStore:
                 "SELECT seq, at, event, record_id, dossier_code, detail, prev_hash, hash "
                 "FROM audit ORDER BY seq"
             ).fetchall()
-            return [
-                AuditEntry(seq, at, event, rid, code, json.loads(detail), prev, h)
-                for seq, at, event, rid, code, detail, prev, h in rows
-            ]
+            return [entry_from_row(row) for row in rows]
 
         return await self._run(read_sync)
 

@@ -203,9 +203,21 @@ def test_check_config_reports_the_signing_key(
     code, out = run(capsys, "check-config", "--config", str(config))
     assert code == 0
     assert f"key id {SIGNER.key_id}" in out
+    assert f"store   sqlite {tmp_path / 'gw.db'}" in out
     monkeypatch.setenv("DVC_GATEWAY_AUDIT_KEY", "not base64!")
     assert main(["check-config", "--config", str(config)]) == 2
     assert "not a base64 Ed25519 seed" in capsys.readouterr().err
+
+
+def test_check_config_names_a_postgresql_store_without_its_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dsn = "postgresql://gateway:s3cret-pw@db.example.gov.vn:5432/gateway"
+    config = write_config(tmp_path, {"engine": "postgresql", "dsn": dsn})
+    code, out = run(capsys, "check-config", "--config", str(config))
+    assert code == 0
+    assert "store   postgresql postgresql://gateway:***@db.example.gov.vn:5432/gateway" in out
+    assert "s3cret-pw" not in out
 
 
 @pytest.fixture

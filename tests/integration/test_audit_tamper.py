@@ -20,6 +20,7 @@ import pytest
 from gateway.audit import AuditEntry, Finding, VerifyReport, canonical_bytes, chain_hash
 from gateway.audit_archive import archive_old, archive_periodically, export_jsonl, verify_all
 from gateway.audit_keys import public_key_b64
+from gateway.errors import ArchiveBusyError
 from gateway.store.audit_sqlite import SqliteAuditRepository
 from tests.audit_support import EVERY, ROOT, SIGNER, copy_log, make_log, run_standalone
 
@@ -392,3 +393,21 @@ async def test_a_key_rotation_verifies_with_both_public_keys(tmp_path: Path) -> 
     assert code == 0, out
     code, out = run_standalone(*keys[:2], "--max-gap", str(EVERY), str(tmp_path / "all.jsonl"))
     assert (code, out.split(":")[0]) == (1, "first bad entry")
+
+
+def test_one_archiver_at_a_time_on_sqlite_too(pristine: Path, tmp_path: Path) -> None:
+    """``audit archive`` by hand while the daemon's retention archives: the second waits its
+    turn (refused at once) instead of writing the same file over the first one's."""
+    db = copy_log(pristine, tmp_path)
+    archiver = SqliteAuditRepository(db, writable=True)
+    try:
+        with pytest.raises(ArchiveBusyError, match="another process is archiving"):
+            SqliteAuditRepository(db, writable=True)
+        reader = SqliteAuditRepository(db)  # readers never wait for the archiver
+        try:
+            assert reader.first_seq() == 1
+        finally:
+            reader.close()
+    finally:
+        archiver.close()
+    SqliteAuditRepository(db, writable=True).close()  # released with the repository
