@@ -40,7 +40,7 @@ from gateway.masking import mask_text
 from gateway.model import Dossier, ProgressStep
 from gateway.ratelimit import RateLimit
 from gateway.retry import GiveUp, RetryBudget, decide
-from gateway.routes.contract import PortalLookup, Route, Routing, Sent
+from gateway.routes.contract import NOT_SYNCED, PortalLookup, Route, Routing, Sent
 from gateway.store.contract import Claimed, Outcome, OutcomeKind, Store
 
 log = structlog.get_logger("gateway.delivery")
@@ -151,9 +151,10 @@ class DeliveryWorker:
         if claimed:
             beat = asyncio.create_task(self._heartbeat([c.lease_token for c in claimed]))
             try:
+                claimed, skipped = self._skip_not_synced(claimed)
                 claimed, known = await self._resolve_doubts(claimed)
-                if known:
-                    await self._store.complete(known)
+                if known or skipped:
+                    await self._store.complete(skipped + known)
                 calls = group_calls(claimed, self._config.portal_batch_size)
                 results = await asyncio.gather(*(self._deliver_and_record(c) for c in calls))
             finally:
@@ -262,17 +263,27 @@ class DeliveryWorker:
             reason = f"unexpected error while delivering: {exc!r}"
             return [*done, self._outcome(call[0], OutcomeKind.QUARANTINED, started, message=reason)]
         breaker.succeeded(self._clock())
-        return done + [
-            self._outcome(
-                c,
+        return done + [self._delivered(c, sent, started) for c in call]
+
+    def _delivered(self, claimed: Claimed, sent: Sent, started: float) -> Outcome:
+        if claimed.record.dossier_code in sent.not_synced:  # the route left it out on purpose
+            why = "derived inter-agency dossier: not synced (spec §1.5)"
+            return self._outcome(
+                claimed,
                 OutcomeKind.DELIVERED,
                 started,
-                http_status=sent.http_status,
-                portal_code=sent.portal_code,
-                message=sent.message,
+                portal_code=NOT_SYNCED,
+                message=why,
+                not_synced=True,
             )
-            for c in call
-        ]
+        return self._outcome(
+            claimed,
+            OutcomeKind.DELIVERED,
+            started,
+            http_status=sent.http_status,
+            portal_code=sent.portal_code,
+            message=sent.message,
+        )
 
     async def _split(self, call: list[Claimed], breaker: Breaker) -> list[Outcome]:
         """Send the two halves of a refused call separately (again and again), to isolate
@@ -323,6 +334,25 @@ class DeliveryWorker:
         ]
         return rest, known
 
+    def _skip_not_synced(self, claimed: list[Claimed]) -> tuple[list[Claimed], list[Outcome]]:
+        """Steps of a dossier the route did not sync (derived, spec §1.5) are not sent: the
+        portal does not hold their dossier and would refuse them."""
+        now = self._clock()
+        skipped = [
+            self._outcome(
+                c,
+                OutcomeKind.DELIVERED,
+                now,
+                portal_code=NOT_SYNCED,
+                message="step of a derived inter-agency dossier: not synced",
+                not_synced=True,
+            )
+            for c in claimed
+            if c.not_synced and isinstance(c.record, ProgressStep)
+        ]
+        done = {o.record_id for o in skipped}
+        return [c for c in claimed if c.record_id not in done], skipped
+
     def _may_call(self, claimed: Claimed, now: float) -> bool:
         """Whether this record's breaker lets a call through now (records behind an open
         breaker are deferred, not looked up)."""
@@ -371,6 +401,7 @@ class DeliveryWorker:
         http_status: int | None = None,
         portal_code: str | None = None,
         message: str = "",
+        not_synced: bool = False,
     ) -> Outcome:
         now = self._clock()
         target = digest = body = ""
@@ -396,6 +427,7 @@ class DeliveryWorker:
             request_digest=digest,
             request_body=body,
             request_items=items,
+            not_synced=not_synced,
         )
 
     def _describe(self, request: SentRequest) -> DescribedRequest:

@@ -25,6 +25,13 @@ class Sent:
     message: str
     updated: bool = False
     """For a dossier: it went as an update (``isUpdating = "True"``)."""
+    not_synced: tuple[str, ...] = ()
+    """Dossiers of the call the gateway deliberately did not send (derived inter-agency
+    dossiers, spec §1.5): the store remembers them, and their steps are not sent either."""
+
+
+NOT_SYNCED = "not-synced"
+"""The ``portal_code`` of a call the gateway deliberately did not send at all."""
 
 
 class Route(Protocol):

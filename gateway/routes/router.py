@@ -5,15 +5,15 @@
 routed its local codes are mapped to DVCQG codes (:mod:`gateway.encoders.mapping`; an
 unknown code quarantines it, naming the table to extend). Derived inter-agency (liên thông)
 dossiers (``origin_dossier_code`` set) are not synced, so one citizen's submission is not
-counted twice (spec §1.5, [C1]), unless ``routes.sync_derived_dossiers`` is true; their
-progress steps are skipped with them. The skip list lives in memory: after a restart, a
-step of a derived dossier skipped before the restart reaches the portal, which refuses it
-(the dossier is not there) and the step is dead-lettered with that reason.
+counted twice (spec §1.5, [C1]), unless ``routes.sync_derived_dossiers`` is true. The
+router names them in :attr:`Sent.not_synced`; the store remembers it with the dossier, and
+the delivery worker skips the dossier's progress steps, also after a restart.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -23,16 +23,13 @@ from gateway.encoders.mapping import MappingTables
 from gateway.errors import TranslationError
 from gateway.mappings import load_tables
 from gateway.model import Dossier, ProgressStep
-from gateway.routes.contract import PortalLookup, Route, Sent
+from gateway.routes.contract import NOT_SYNCED, PortalLookup, Route, Sent
 from gateway.routes.dvcqg_rest import DvcqgRestRoute
 from gateway.routes.lgsp import LgspRoute
 from gateway.routes.xroad_rest import XRoadRestRoute
 from gateway.routes.xroad_soap import XRoadSoapRoute
 
 log = structlog.get_logger("gateway.routes.router")
-
-NOT_SYNCED = "not-synced"
-"""The ``portal_code`` of a record the gateway deliberately did not send."""
 
 
 def build_router(config: GatewayConfig) -> RouterRoute:
@@ -78,7 +75,6 @@ class RouterRoute:
         self._agencies = dict(agencies or {})
         self._tables = tables or MappingTables()
         self._sync_derived = sync_derived
-        self._derived: set[str] = set()
         only = {r.name for r in self._routes.values()}
         self.name = only.pop() if len(only) == 1 else "router"
         """The route's own name when only one is configured (what logs and the audit show)."""
@@ -92,25 +88,24 @@ class RouterRoute:
         return self._routes[self._agencies.get(agency, self._default)]
 
     async def send_dossiers(self, dossiers: Sequence[Dossier], *, on_portal: bool) -> Sent:
-        mapped = [self._tables.apply(d) for d in dossiers]
+        mapped = [d for d in (self._tables.apply(d) for d in dossiers) if isinstance(d, Dossier)]
+        skipped: tuple[str, ...] = ()
         if not self._sync_derived:
-            derived = [d for d in mapped if isinstance(d, Dossier) and d.origin_dossier_code]
-            self._derived.update(d.dossier_code for d in derived)
-            mapped = [d for d in mapped if not (isinstance(d, Dossier) and d.origin_dossier_code)]
+            skipped = tuple(d.dossier_code for d in mapped if d.origin_dossier_code)
+            mapped = [d for d in mapped if not d.origin_dossier_code]
+            for code in skipped:
+                log.info("derived_dossier_not_synced", ma_ho_so=code)
             if not mapped:
-                log.info("derived_dossier_not_synced", ma_ho_so=dossiers[0].dossier_code)
-                return Sent(0, NOT_SYNCED, "derived inter-agency dossier: not synced (spec §1.5)")
-        to_send = [d for d in mapped if isinstance(d, Dossier)]
-        return await self.route_for(to_send[0].agency_code).send_dossiers(
-            to_send, on_portal=on_portal
+                why = "derived inter-agency dossier: not synced (spec §1.5)"
+                return Sent(0, NOT_SYNCED, why, not_synced=skipped)
+        sent = await self.route_for(mapped[0].agency_code).send_dossiers(
+            mapped, on_portal=on_portal
         )
+        return replace(sent, not_synced=skipped) if skipped else sent
 
     async def send_steps(self, steps: Sequence[ProgressStep]) -> Sent:
         mapped = [self._tables.apply(s) for s in steps]
         to_send = [s for s in mapped if isinstance(s, ProgressStep)]
-        to_send = [s for s in to_send if s.dossier_code not in self._derived]
-        if not to_send:
-            return Sent(0, NOT_SYNCED, "step of a derived inter-agency dossier: not synced")
         return await self.route_for(to_send[0].agency_code).send_steps(to_send)
 
     async def steps_on_portal(self, steps: Sequence[ProgressStep]) -> set[int]:

@@ -100,6 +100,9 @@ class Claimed:
     uncertain: bool = False
     """An earlier attempt may have reached the portal (it ended in a retryable failure, or
     its lease was lost): look before sending a progress step again."""
+    not_synced: bool = False
+    """Its dossier is one the route does not sync (a derived inter-agency dossier,
+    spec §1.5): a progress step of it is not sent either."""
 
 
 class OutcomeKind(enum.StrEnum):
@@ -163,6 +166,9 @@ class Outcome:
     carried several (``gateway.audit_attempts.DescribedRequest.body_for``)."""
     request_items: int = 1
     """How many records the call carried."""
+    not_synced: bool = False
+    """Delivered without being sent: the route does not sync this dossier (spec §1.5). The
+    store remembers it with the dossier, so its later steps are skipped too."""
 
 
 Validate = Callable[[Record], None]

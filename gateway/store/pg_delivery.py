@@ -18,7 +18,7 @@ from gateway.store.outcomes import STATE_OF, deferred_detail, rescue_entry
 from gateway.store.pg_rows import CHANNEL, PgTx
 
 CLAIM_SQL = """
-SELECT r.id, r.payload, r.attempts, r.dossier_code, d.on_portal, r.uncertain
+SELECT r.id, r.payload, r.attempts, r.dossier_code, d.on_portal, r.uncertain, d.not_synced
 FROM records r JOIN dossiers d ON d.dossier_code = r.dossier_code
 WHERE r.state = 'queued' AND r.next_attempt_at <= $1 AND d.in_flight IS NULL
   AND (r.kind = 'dossier' OR (
@@ -76,7 +76,7 @@ async def claim(tx: PgTx, owner: str, limit: int, now: float, lease_s: float) ->
     )
     tokens = {int(r[0]): int(r[1]) for r in leased}
     claimed = []
-    for rid, payload, attempts, code, on_portal, uncertain in picked:
+    for rid, payload, attempts, code, on_portal, uncertain, not_synced in picked:
         if rid not in tokens:
             continue  # taken and finished by another process since our snapshot
         token = tokens[rid]
@@ -85,7 +85,7 @@ async def claim(tx: PgTx, owner: str, limit: int, now: float, lease_s: float) ->
         )
         record = record_from_json(json.loads(payload))
         assert isinstance(record, Dossier | ProgressStep)
-        claimed.append(Claimed(rid, record, attempts, token, on_portal, uncertain))
+        claimed.append(Claimed(rid, record, attempts, token, on_portal, uncertain, not_synced))
     await tx.conn.execute(
         "UPDATE dossiers d SET in_flight = x.id FROM "
         "unnest($1::bigint[], $2::text[]) AS x(id, code) WHERE d.dossier_code = x.code",
@@ -121,16 +121,18 @@ async def _apply_outcomes(
 ) -> None:
     """Apply outcomes whose lease is held, a few statements for the whole list."""
     await tx.conn.execute(
-        "UPDATE dossiers d SET on_portal = d.on_portal OR x.delivered, in_flight = "
+        "UPDATE dossiers d SET on_portal = d.on_portal OR x.delivered, "
+        "not_synced = d.not_synced OR (x.delivered AND x.skipped), in_flight = "
         "CASE WHEN d.in_flight = x.id THEN NULL ELSE d.in_flight END "
-        "FROM unnest($1::text[], $2::bigint[], $3::boolean[]) AS x(code, id, delivered) "
-        "WHERE d.dossier_code = x.code",
+        "FROM unnest($1::text[], $2::bigint[], $3::boolean[], $4::boolean[]) "
+        "AS x(code, id, delivered, skipped) WHERE d.dossier_code = x.code",
         [current[o.record_id][1] for o in outcomes],
         [o.record_id for o in outcomes],
         [
             o.kind is OutcomeKind.DELIVERED and current[o.record_id][0] == "dossier"
             for o in outcomes
         ],
+        [o.not_synced for o in outcomes],
     )
     deferred = [o for o in outcomes if o.kind is OutcomeKind.DEFERRED]
     if deferred:

@@ -119,6 +119,10 @@ ALTER TABLE audit_head ADD COLUMN checkpoint_seq BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE audit_head ADD COLUMN checkpoint_at DOUBLE PRECISION;
 CREATE INDEX audit_at ON audit (at);
 """,
+    3: """
+-- A derived inter-agency dossier the route does not sync (spec 1.5): its steps are skipped.
+ALTER TABLE dossiers ADD COLUMN not_synced BOOLEAN NOT NULL DEFAULT FALSE;
+""",
 }
 
 LATEST = max(MIGRATIONS)

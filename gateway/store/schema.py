@@ -5,7 +5,7 @@ the database one version on and runs in the transaction that records the new ver
 ``meta.schema_version``. The store applies whatever is missing when it opens a file.
 """
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -104,5 +104,8 @@ ALTER TABLE records ADD COLUMN rescues INTEGER NOT NULL DEFAULT 0;   -- leases l
 ALTER TABLE records ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0; -- may be on the portal
 ALTER TABLE records ADD COLUMN status INTEGER;                       -- TrangThaiHoSo
 CREATE INDEX IF NOT EXISTS records_dead ON records (state, updated_at);
+""",
+    3: """
+ALTER TABLE dossiers ADD COLUMN not_synced INTEGER NOT NULL DEFAULT 0; -- derived (spec 1.5)
 """,
 }

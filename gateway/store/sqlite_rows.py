@@ -15,7 +15,8 @@ from gateway.store.contract import Claimed, DeadFilter, Outcome, OutcomeKind, Re
 from gateway.store.outcomes import STATE_OF, deferred_detail, rescue_entry
 
 CLAIM_SQL = """
-SELECT r.id, r.payload, r.attempts, r.dossier_code, COALESCE(d.on_portal, 0), r.uncertain
+SELECT r.id, r.payload, r.attempts, r.dossier_code, COALESCE(d.on_portal, 0), r.uncertain,
+       COALESCE(d.not_synced, 0)
 FROM records r LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code
 WHERE r.state = 'queued' AND r.next_attempt_at <= :now
   AND NOT EXISTS (SELECT 1 FROM records o
@@ -141,7 +142,7 @@ class SqliteTx:
         rows = self.conn.execute(CLAIM_SQL, {"now": now, "scan": limit * 4}).fetchall()
         seen: set[str] = set()
         claimed = []
-        for rid, payload, attempts, dossier_code, on_portal, uncertain in rows:
+        for rid, payload, attempts, dossier_code, on_portal, uncertain, not_synced in rows:
             if dossier_code in seen:
                 continue
             seen.add(dossier_code)
@@ -155,7 +156,17 @@ class SqliteTx:
             self.audit(now, "leased", rid, dossier_code, detail)
             record = record_from_json(json.loads(payload))
             assert isinstance(record, Dossier | ProgressStep)
-            claimed.append(Claimed(rid, record, attempts, token, bool(on_portal), bool(uncertain)))
+            claimed.append(
+                Claimed(
+                    rid,
+                    record,
+                    attempts,
+                    token,
+                    bool(on_portal),
+                    bool(uncertain),
+                    bool(not_synced),
+                )
+            )
             if len(claimed) >= limit:
                 break
         return claimed
@@ -216,7 +227,9 @@ class SqliteTx:
         )
         if o.kind is OutcomeKind.DELIVERED and kind == "dossier":
             self.conn.execute(
-                "UPDATE dossiers SET on_portal = 1 WHERE dossier_code = ?", (dossier_code,)
+                "UPDATE dossiers SET on_portal = 1, not_synced = MAX(not_synced, ?) "
+                "WHERE dossier_code = ?",
+                (int(o.not_synced), dossier_code),
             )
         for event, detail in attempt_entries(o, attempt):
             self.audit(o.at, event, o.record_id, dossier_code, detail)

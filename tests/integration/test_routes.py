@@ -219,12 +219,22 @@ async def test_unknown_local_code_is_quarantined_naming_the_table(
 async def test_derived_inter_agency_dossiers_are_not_synced(tmp_path: Path, portal: Portal) -> None:
     derived = dossier("LT-1", origin_dossier_code=dossier().dossier_code)
     records: list[Record] = [dossier(), derived, step("LT-1")]
-    async with running(config_for(tmp_path, portal.url, "dvcqg-rest")) as gw:
+    config = config_for(tmp_path, portal.url, "dvcqg-rest")
+    async with running(config) as gw:
         await push(gw, [record_to_json(r) for r in records])
         counts = await drained(gw)
     assert counts["delivered"] == 3
     assert set(portal.state.dossiers) == {dossier().dossier_code}
     assert "LT-1" not in portal.state.progress
+    # days later, after a restart: the dossier's next step is skipped too, not refused
+    async with running(config) as gw:
+        await push(gw, [record_to_json(step("LT-1", minutes=90))])
+        counts = await drained(gw)
+        entries = await gw.store.audit_entries()
+    assert (counts["delivered"], counts["dead"]) == (4, 0)
+    assert "LT-1" not in portal.state.progress
+    skipped = [e for e in entries if e.event == "delivered" and e.dossier_code == "LT-1"]
+    assert [e.detail["error_code"] for e in skipped] == ["not-synced"] * 3
 
 
 async def test_derived_dossiers_are_synced_when_configured(tmp_path: Path, portal: Portal) -> None:

@@ -305,3 +305,17 @@ async def test_a_clean_shutdown_hands_its_leases_back_at_once(store: AnyStore) -
     assert {row[0] for row in rescues} == {0}  # a clean release is not a rescue
     entries = await store.audit_entries()
     assert [e.detail["owner"] for e in entries if e.event == "lease_released"] == ["stopping"] * 2
+
+
+async def test_a_dossier_the_route_did_not_sync_marks_its_later_steps(store: AnyStore) -> None:
+    await accept(store, dossier("LT-1"), dossier("A"))
+    claimed = await store.claim("w", 10, now=5.0, lease_s=60)
+    done = [
+        replace(delivered(c.record_id, c.lease_token), not_synced=c.record.dossier_code == "LT-1")
+        for c in claimed
+    ]
+    assert await store.complete(done) == 2
+    await accept(store, step("LT-1"), step("A"))
+    steps = {c.record.dossier_code: c for c in await store.claim("w", 10, now=6.0, lease_s=60)}
+    assert steps["LT-1"].not_synced
+    assert not steps["A"].not_synced
