@@ -74,9 +74,8 @@ class DeliveryWorker:
         self._audit_body_bytes = audit_body_bytes
         self._described: tuple[SentRequest, DescribedRequest] | None = None
         self.breakers: dict[str, Breaker] = {}
-        self._budget = RetryBudget(
-            config.retry.budget_ratio, config.retry.budget_min_per_s, clock()
-        )
+        self.budgets: dict[str, RetryBudget] = {}
+        """One retry budget per route actually taken."""
         self.rate_limits: dict[str, RateLimit] = {}
         """One limiter per route actually taken (``rate_limit_per_s`` each)."""
         self._sleep = sleep
@@ -100,6 +99,8 @@ class DeliveryWorker:
         self._next = None
         if config.rate_limit_per_s != self._config.rate_limit_per_s:
             self.rate_limits.clear()
+        if config.retry != self._config.retry:
+            self.budgets.clear()
         if config.concurrency != self._config.concurrency:
             self._limit = asyncio.Semaphore(config.concurrency)
         self._config = config
@@ -184,6 +185,15 @@ class DeliveryWorker:
             self.rate_limits[name] = limit
         return self.rate_limits[name]
 
+    def _budget(self, agency: str) -> RetryBudget:
+        name = self._route_name(agency)
+        if name not in self.budgets:
+            retry = self._config.retry
+            self.budgets[name] = RetryBudget(
+                retry.budget_ratio, retry.budget_min_per_s, self._clock()
+            )
+        return self.budgets[name]
+
     def _breaker(self, agency: str) -> Breaker:
         key = f"{self._route_name(agency)}/{agency}"
         if key not in self.breakers:
@@ -210,12 +220,13 @@ class DeliveryWorker:
         """One portal call's records: budget, breaker, look-up, then the call itself."""
         async with self._limit:
             now = self._clock()
+            budget = self._budget(call[0].record.agency_code)
             if any(c.attempts > 0 for c in call):
-                if not self._budget.try_retry(now):
+                if not budget.try_retry(now):
                     at = now + self._config.retry.base_delay_s
                     return [self._deferred(c, at, "retry budget spent") for c in call]
             else:
-                self._budget.first_attempt()
+                budget.first_attempt()
             breaker = self._breaker(call[0].record.agency_code)
             if not breaker.allow(now):
                 return [self._deferred(c, breaker.retry_at(), "circuit open") for c in call]

@@ -188,6 +188,7 @@ async def test_routes_are_chosen_per_agency(tmp_path: Path, portal: Portal) -> N
         entries = await gw.store.audit_entries()
         breakers = set(gw.worker.breakers)
         limiters = set(gw.worker.rate_limits)
+        budgets = set(gw.worker.budgets)
     assert counts["delivered"] == 2
     assert "/xroad" in portal.paths
     assert "/mapi/g" in portal.paths
@@ -195,7 +196,7 @@ async def test_routes_are_chosen_per_agency(tmp_path: Path, portal: Portal) -> N
     taken = {e.dossier_code: e.detail["route"] for e in entries if e.event == "delivered"}
     assert taken == {dossier().dossier_code: "dvcqg-rest", other.dossier_code: "xroad-soap"}
     assert breakers == {"dvcqg-rest/000.00.00.H56", "xroad-soap/000.00.00.H49"}
-    assert limiters == {"dvcqg-rest", "xroad-soap"}
+    assert limiters == budgets == {"dvcqg-rest", "xroad-soap"}
 
 
 async def test_unknown_local_code_is_quarantined_naming_the_table(
