@@ -48,7 +48,7 @@ def peek_request() -> SentRequest | None:
     return _last_request.get()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DescribedRequest:
     """A sent request as the audit log keeps it, worked out once per portal call."""
 
@@ -58,18 +58,27 @@ class DescribedRequest:
     """The JSON body with personal data masked, or None for a body that is not JSON."""
     masked_text: str
     """The body as masked text (used when it is not JSON)."""
+    first_record: int | None = None
+    """The record whose entry holds a non-JSON body whole (the others point to it)."""
 
     @property
-    def items(self) -> int:
-        """How many records the call carried (the length of a JSON ``data`` list, else 1)."""
+    def items(self) -> int | None:
+        """How many records the call carried (a JSON ``data`` list), None if not JSON."""
         data = self.masked.get("data") if isinstance(self.masked, dict) else None
-        return len(data) if isinstance(data, list) else 1
+        if isinstance(data, list):
+            return len(data)
+        return None if self.masked is None else 1
 
-    def body_for(self, dossier_code: str, max_bytes: int) -> str:
-        """The masked body as one record's entry keeps it: a JSON call that carries several
-        records (``data: [...]``) keeps only this dossier's items, so a 50-record call is
-        not stored 50 times; cut to ``max_bytes``. The digest still covers the whole call."""
+    def body_for(self, record_id: int, dossier_code: str, max_bytes: int) -> str:
+        """The masked body as one record's entry keeps it, so a 50-record call is not stored
+        50 times: of a JSON call that carries several records (``data: [...]``), only this
+        dossier's items; of any other body (a SOAP envelope), the whole text in the first
+        record's entry and a pointer to it in the others (same ``request_digest``). Cut to
+        ``max_bytes``. The digest always covers the whole call."""
         if self.masked is None:
+            if self.first_record is not None and self.first_record != record_id:
+                return f"[the request of record {self.first_record}'s attempt entry]"
+            self.first_record = record_id
             text = self.masked_text
         else:
             value = self.masked
@@ -119,7 +128,8 @@ def attempt_entries(o: Outcome, attempt: int) -> list[tuple[str, dict[str, Any]]
         sent["target"] = o.request_target
         sent["request_digest"] = o.request_digest
         sent["request_body"] = o.request_body
-        sent["request_items"] = o.request_items
+        if o.request_items is not None:
+            sent["request_items"] = o.request_items
     transition: dict[str, Any] = {"attempt": attempt, "route": o.route}
     if o.portal_code is not None:
         transition["error_code"] = o.portal_code

@@ -348,6 +348,7 @@ class DeliveryWorker:
     def _skip_not_synced(self, claimed: list[Claimed]) -> tuple[list[Claimed], list[Outcome]]:
         """Steps of a dossier the route did not sync (derived, spec §1.5) are not sent: the
         portal does not hold their dossier and would refuse them."""
+        take_request()  # nothing is sent for them: no request of an earlier round is theirs
         now = self._clock()
         skipped = [
             self._outcome(
@@ -416,13 +417,14 @@ class DeliveryWorker:
     ) -> Outcome:
         now = self._clock()
         target = digest = body = ""
-        items = 1
+        items: int | None = 1
         request = peek_request()  # every record of one portal call shares its request
         if request is not None:
             target = request.target
             described = self._describe(request)
             digest, items = described.digest, described.items
-            body = described.body_for(claimed.record.dossier_code, self._audit_body_bytes)
+            code = claimed.record.dossier_code
+            body = described.body_for(claimed.record_id, code, self._audit_body_bytes)
         return Outcome(
             record_id=claimed.record_id,
             lease_token=claimed.lease_token,

@@ -164,8 +164,8 @@ class Outcome:
     request_body: str = ""
     """The request as sent, personal data masked, only this record's items of a call that
     carried several (``gateway.audit_attempts.DescribedRequest.body_for``)."""
-    request_items: int = 1
-    """How many records the call carried."""
+    request_items: int | None = 1
+    """How many records the call carried (None when the body does not say: not JSON)."""
     not_synced: bool = False
     """Delivered without being sent: the route does not sync this dossier (spec §1.5). The
     store remembers it with the dossier, so its later steps are skipped too."""

@@ -326,3 +326,27 @@ async def test_a_create_the_portal_already_holds_goes_again_as_an_update(
     assert portal.state.rejected["DongBoHoSoMC"] == 1  # the "đã tồn tại" answer
     assert portal.state.dossiers[newer.dossier_code]["versions"] == 2
     assert portal.state.dossiers[newer.dossier_code]["item"]["TrangThaiHoSo"] == "4"
+
+
+async def test_a_soap_call_for_several_records_is_audited_once(
+    tmp_path: Path, portal: Portal
+) -> None:
+    """The envelope is kept whole in one record's attempt entry; the others of the same call
+    point to it and carry the same digest (50 copies of a batch would bloat the log)."""
+    codes = [f"000.00.00.H56-261102-0000{i}" for i in range(3)]
+    async with running(config_for(tmp_path, portal.url, "xroad-soap")) as gw:
+        await push(gw, [record_to_json(dossier(code)) for code in codes])
+        counts = await drained(gw)
+        entries = await gw.store.audit_entries()
+    assert counts["delivered"] == 3
+    attempts = [e for e in entries if e.event == "attempt"]
+    by_call: dict[str, list[Any]] = {}
+    for entry in attempts:
+        by_call.setdefault(entry.detail["request_digest"], []).append(entry)
+    assert any(len(call) > 1 for call in by_call.values())  # the batch went in one call
+    for call in by_call.values():
+        whole = [e for e in call if "Envelope" in e.detail["request_body"]]
+        assert len(whole) == 1
+        pointer = f"[the request of record {whole[0].record_id}'s attempt entry]"
+        assert all(e.detail["request_body"] == pointer for e in call if e not in whole)
+        assert all("request_items" not in e.detail for e in call)
