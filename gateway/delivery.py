@@ -18,6 +18,7 @@ decision (:mod:`gateway.retry`), so a restart loses no schedule.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 import uuid
@@ -35,7 +36,7 @@ from gateway.audit_attempts import (
 )
 from gateway.breaker import Breaker
 from gateway.config import DeliveryConfig
-from gateway.errors import DeliveryError, PermanentDeliveryError, TranslationError
+from gateway.errors import DeliveryError, PermanentDeliveryError, StoreError, TranslationError
 from gateway.masking import mask_text
 from gateway.model import Dossier, ProgressStep
 from gateway.ratelimit import RateLimit
@@ -120,14 +121,32 @@ class DeliveryWorker:
         """Deliver until ``stop`` is set; the round in progress finishes first."""
         log.info("delivery_started", owner=self.owner)
         last_rescue = self._clock()
+        store_down = False
         while not stop.is_set():
-            now = self._clock()
-            if now - last_rescue >= self._config.lease_s / 2:
-                await self._store.release_expired(now, max_rescues=self._config.max_rescues)
-                last_rescue = now
-            if await self.run_once() == 0:
-                await self._idle(stop)
+            try:
+                now = self._clock()
+                if now - last_rescue >= self._config.lease_s / 2:
+                    await self._store.release_expired(now, max_rescues=self._config.max_rescues)
+                    last_rescue = now
+                busy = await self.run_once() > 0
+                if store_down:
+                    store_down = False
+                    log.info("store_recovered")
+                if not busy:
+                    await self._idle(stop)
+            except StoreError as exc:
+                # The database went away or refused a transaction: nothing of it happened.
+                # Outcomes not recorded leave their leases to expire (the records are looked
+                # up before they are sent again); the loop waits and goes on.
+                if not store_down:
+                    store_down = True
+                    log.error("store_unavailable", error=str(exc))
+                await self._pause(stop, self._config.idle_poll_s)
         log.info("delivery_stopped", owner=self.owner)
+
+    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
 
     async def _idle(self, stop: asyncio.Event) -> None:
         due = await self._store.next_due()
@@ -145,6 +164,13 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """Claim one batch, deliver it, record the outcomes; return the batch size."""
+        try:
+            return await self._round()
+        finally:  # a round that failed on the store is a round too (tests wait for rounds)
+            done, self._round_done = self._round_done, asyncio.Event()
+            done.set()
+
+    async def _round(self) -> int:
         await self._switch()
         claimed = await self._store.claim(
             self.owner, self._config.batch_size, self._clock(), self._config.lease_s
@@ -163,15 +189,16 @@ class DeliveryWorker:
             outcomes = [o for result in results for o in result]
             await self._report_breakers()
             self._note_portal_health(outcomes)
-        done, self._round_done = self._round_done, asyncio.Event()
-        done.set()
         return len(claimed)
 
     async def _heartbeat(self, tokens: list[int]) -> None:
         interval = self._config.heartbeat_s or self._config.lease_s / 3
         while True:
             await asyncio.sleep(interval)
-            await self._store.heartbeat(self.owner, tokens, self._clock(), self._config.lease_s)
+            try:
+                await self._store.heartbeat(self.owner, tokens, self._clock(), self._config.lease_s)
+            except StoreError as exc:  # the next beat may get through before leases expire
+                log.warning("heartbeat_failed", error=str(exc))
 
     def _route_name(self, agency: str) -> str:
         """The route an agency's records take (a router answers per agency)."""

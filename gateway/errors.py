@@ -8,6 +8,8 @@
     ├── StoreError               the local database failed: the operation did not happen
     │   ├── StoreUnavailableError    no such database, or it cannot be reached: fix
     │   │                            store.path / store.dsn or start the server
+    │   ├── StoreConflictError       a PostgreSQL transaction crossed another and was aborted
+    │   │                            whole: the store runs it again
     │   └── ArchiveBusyError         another process is archiving the audit log right now:
     │                                nothing was done; archive in a later round
     ├── SourceError              a pulling source could not read (vendor database down, bad
@@ -70,6 +72,11 @@ class StoreError(GatewayError):
 
 class StoreUnavailableError(StoreError):
     """The database does not exist or cannot be reached (commands exit with code 2)."""
+
+
+class StoreConflictError(StoreError):
+    """The transaction crossed another one (a deadlock, a serialization failure) and was
+    aborted whole; the store runs it again."""
 
 
 class ArchiveBusyError(StoreError):

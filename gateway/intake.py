@@ -29,7 +29,7 @@ from gateway.config import IntakeConfig
 from gateway.contract_check import check_message
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
 from gateway.encoders.mapping import MappingTables
-from gateway.errors import TranslationError
+from gateway.errors import StoreError, TranslationError
 from gateway.model import Dossier, ProgressStep, Record
 from gateway.store.contract import Incoming, Receipt, Rejected, Store
 
@@ -134,7 +134,10 @@ class Intake:
             return _error(401, "missing or wrong bearer token")
         if not self.accepting:
             return _error(503, "the gateway is shutting down", retry_after_s=5)
-        busy = await self._busy() if self._busy is not None else None
+        try:
+            busy = await self._busy() if self._busy is not None else None
+        except StoreError as exc:
+            return self._store_failed(source, exc)
         if busy is not None:
             log.warning("intake_refused_busy", reason=busy)
             return _error(503, busy, retry_after_s=self._config.busy_retry_after_s)
@@ -154,9 +157,18 @@ class Intake:
             return _error(
                 413, f"more than {self._config.max_records_per_request} records in one request"
             )
-        receipts, problems = await self._accept(source, records)
+        try:
+            receipts, problems = await self._accept(source, records)
+        except StoreError as exc:
+            return self._store_failed(source, exc)
         self._on_commit()
         return web.json_response(_answer(receipts, problems))
+
+    def _store_failed(self, source: IntakeSource, exc: StoreError) -> web.Response:
+        """Nothing was committed: 503, and the sender keeps the records and sends again."""
+        log.error("intake_store_failed", source=source.name, error=str(exc))
+        message = "the gateway's store failed; nothing was stored: send again later"
+        return _error(503, message, retry_after_s=self._config.busy_retry_after_s)
 
     async def _accept(
         self, source: IntakeSource, records: list[Any]

@@ -23,15 +23,22 @@ run at the same time stay out of each other's way:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager, suppress
+from typing import Any, TypeVar
 
 import asyncpg
+from asyncpg.exceptions import DeadlockDetectedError, SerializationError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 from gateway.audit import AuditEntry, AuditPolicy, entry_from_row
 from gateway.audit_keys import Checkpoint
-from gateway.errors import StoreError
+from gateway.errors import StoreConflictError, StoreError
 from gateway.store import pg_delivery, pg_schema
 from gateway.store.contract import (
     Claimed,
@@ -46,6 +53,8 @@ from gateway.store.contract import (
     Validate,
 )
 from gateway.store.pg_rows import CHANNEL, DEAD_COLUMNS, PgTx, dead_where
+
+T = TypeVar("T")
 
 
 class PostgresStore:
@@ -79,7 +88,8 @@ class PostgresStore:
 
     async def close(self) -> None:
         if self._listener is not None:
-            await self._listener.close()
+            with suppress(asyncpg.InterfaceError):  # the pool may have reclaimed it
+                await self._pool.release(self._listener)
             self._listener = None
         await self._pool.close()
 
@@ -94,15 +104,35 @@ class PostgresStore:
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[PgTx]:
-        try:
+        with _translated():
             async with self._pool.acquire() as conn, conn.transaction():
                 tx = PgTx(conn, self._audit)
                 yield tx
                 await tx.flush_audit()
-        except asyncpg.PostgresError as exc:
-            raise StoreError(f"postgresql: {exc}") from exc
         if tx.writer is not None:
             tx.writer.committed()  # the signed heads go to the log as outside witnesses
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[Any]:
+        """A pooled connection for reads and one-statement writes, errors translated."""
+        with _translated():
+            async with self._pool.acquire() as conn:
+                yield conn
+
+    async def _write(self, work: Callable[[PgTx], Awaitable[T]]) -> T:
+        """Run ``work`` in one transaction; run it again (a few times, after a short random
+        pause) when PostgreSQL aborted it for crossing another one (a deadlock or a
+        serialization failure): nothing of the aborted run was committed."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(StoreConflictError),
+            stop=stop_after_attempt(CONFLICT_ATTEMPTS),
+            wait=wait_random_exponential(multiplier=0.01, max=0.5),
+            reraise=True,
+        ):
+            with attempt:
+                async with self._tx() as tx:
+                    return await work(tx)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     # -- intake -----------------------------------------------------------------------------
 
@@ -114,7 +144,8 @@ class PostgresStore:
         validate: Validate,
         cursor: SourceCursor | None = None,
     ) -> list[Receipt]:
-        async with self._tx() as tx:
+
+        async def work(tx: PgTx) -> list[Receipt]:
             receipts = await tx.accept(items, validate, now)
             if cursor is not None:
                 await tx.conn.execute(
@@ -127,8 +158,10 @@ class PostgresStore:
                 )
             return receipts
 
+        return await self._write(work)
+
     async def get_cursor(self, source: str) -> str | None:
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             value = await conn.fetchval(
                 "SELECT value FROM source_cursors WHERE source = $1", source
             )
@@ -137,20 +170,21 @@ class PostgresStore:
     # -- delivery ---------------------------------------------------------------------------
 
     async def claim(self, owner: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
-        async with self._tx() as tx:
-            return await pg_delivery.claim(tx, owner, limit, now, lease_s)
+        return await self._write(lambda tx: pg_delivery.claim(tx, owner, limit, now, lease_s))
 
     async def complete(self, outcomes: Sequence[Outcome]) -> int:
         if not outcomes:
             return 0
-        async with self._tx() as tx:
-            return await pg_delivery.complete(tx, outcomes)
+        return await self._write(lambda tx: pg_delivery.complete(tx, outcomes))
 
     async def heartbeat(self, owner: str, tokens: Sequence[int], now: float, lease_s: float) -> int:
-        async with self._pool.acquire() as conn:
+        """One statement; rows being completed right now are skipped, not waited for (they
+        need no longer lease, and waiting for them could deadlock with their completion)."""
+        async with self._conn() as conn:
             status = await conn.execute(
-                "UPDATE records SET lease_until = $1 WHERE state = 'leased' "
-                "AND lease_owner = $2 AND lease_token = ANY($3::bigint[])",
+                "UPDATE records SET lease_until = $1 WHERE id IN (SELECT id FROM records "
+                "WHERE state = 'leased' AND lease_owner = $2 AND lease_token = ANY($3::bigint[]) "
+                "ORDER BY id FOR UPDATE SKIP LOCKED)",
                 now + lease_s,
                 owner,
                 list(tokens),
@@ -158,29 +192,28 @@ class PostgresStore:
         return int(status.split()[-1])
 
     async def release_expired(self, now: float, *, max_rescues: int = 5) -> int:
-        async with self._tx() as tx:
-            return await pg_delivery.release_expired(tx, now, max_rescues)
+        return await self._write(lambda tx: pg_delivery.release_expired(tx, now, max_rescues))
 
     async def release(self, owner: str, now: float) -> int:
-        async with self._tx() as tx:
-            return await pg_delivery.release_owned(tx, owner, now)
+        return await self._write(lambda tx: pg_delivery.release_owned(tx, owner, now))
 
     # -- dead letters -----------------------------------------------------------------------
 
     async def dead_letters(self, where: DeadFilter, *, limit: int = 1000) -> list[DeadLetter]:
         sql, params = dead_where(where)
         query = f"{DEAD_COLUMNS} WHERE {sql} ORDER BY r.updated_at, r.id LIMIT ${len(params) + 1}"
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             rows = await conn.fetch(query, *params, limit)
         return [DeadLetter(*row) for row in rows]
 
     async def replay(self, where: DeadFilter, *, by: str, now: float) -> list[int]:
-        async with self._tx() as tx:
-            return await tx.replay(where, by, now)
+        return await self._write(lambda tx: tx.replay(where, by, now))
 
     async def note(self, event: str, detail: dict[str, Any], now: float) -> None:
-        async with self._tx() as tx:
+        async def work(tx: PgTx) -> None:
             tx.audit(now, event, None, "", detail)
+
+        await self._write(work)
 
     async def audit_system(self, event: str, detail: dict[str, Any], *, now: float) -> None:
         """Audit a change that belongs to no record (configuration loaded, breaker opened)."""
@@ -189,13 +222,16 @@ class PostgresStore:
     async def seal_audit(self, now: float) -> bool:
         """Sign the audit head if its newest entries are not covered by a checkpoint yet
         (any process may; the head row's lock makes one of them do it)."""
-        async with self._tx() as tx:
+
+        async def work(tx: PgTx) -> PgTx:
             tx.seal(now)
-        return tx.sealed
+            return tx
+
+        return (await self._write(work)).sealed
 
     async def audit_checkpoints(self) -> list[Checkpoint]:
         """Every checkpoint of the online log, in order."""
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             rows = await conn.fetch(
                 "SELECT seq, at, hash, key_id, signature FROM audit_checkpoints ORDER BY seq"
             )
@@ -204,14 +240,14 @@ class PostgresStore:
     # -- reading ----------------------------------------------------------------------------
 
     async def next_due(self) -> float | None:
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             value = await conn.fetchval(
                 "SELECT MIN(next_attempt_at) FROM records WHERE state = 'queued'"
             )
         return None if value is None else float(value)
 
     async def counts(self) -> dict[str, int]:
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             rows = await conn.fetch("SELECT state, COUNT(*) FROM records GROUP BY state")
         found = {str(s): 0 for s in State}
         found.update({str(r[0]): int(r[1]) for r in rows})
@@ -219,7 +255,7 @@ class PostgresStore:
 
     async def audit_entries(self) -> list[AuditEntry]:
         """Every audit entry in order (for verification and tests)."""
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             rows = await conn.fetch(
                 "SELECT seq, at, event, record_id, dossier_code, detail, prev_hash, hash "
                 "FROM audit ORDER BY seq"
@@ -228,5 +264,21 @@ class PostgresStore:
 
     async def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """A read-only query (``$1`` placeholders), for operator commands and tests."""
-        async with self._pool.acquire() as conn:
+        async with self._conn() as conn:
             return [tuple(row) for row in await conn.fetch(sql, *params)]
+
+
+CONFLICT_ATTEMPTS = 5
+"""How often a transaction aborted by a deadlock or serialization failure is run."""
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """asyncpg's errors become the gateway's (``StoreConflictError`` for a transaction that
+    crossed another one and may simply run again)."""
+    try:
+        yield
+    except (DeadlockDetectedError, SerializationError) as exc:
+        raise StoreConflictError(f"postgresql: {exc}") from exc
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        raise StoreError(f"postgresql: {exc}") from exc
