@@ -37,10 +37,10 @@ from gateway.audit_attempts import (
 from gateway.breaker import Breaker
 from gateway.config import DeliveryConfig
 from gateway.errors import DeliveryError, PermanentDeliveryError, StoreError, TranslationError
+from gateway.guards import RouteGuards
 from gateway.masking import mask_text
 from gateway.model import Dossier, ProgressStep
-from gateway.ratelimit import RateLimit
-from gateway.retry import GiveUp, RetryBudget, decide
+from gateway.retry import GiveUp, decide
 from gateway.routes.contract import NOT_SYNCED, PortalLookup, Route, Routing, Sent
 from gateway.store.contract import Claimed, Outcome, OutcomeKind, Store
 
@@ -74,11 +74,7 @@ class DeliveryWorker:
         self._round_done = asyncio.Event()
         self._audit_body_bytes = audit_body_bytes
         self._described: tuple[SentRequest, DescribedRequest] | None = None
-        self.breakers: dict[str, Breaker] = {}
-        self.budgets: dict[str, RetryBudget] = {}
-        """One retry budget per route actually taken."""
-        self.rate_limits: dict[str, RateLimit] = {}
-        """One limiter per route actually taken (``rate_limit_per_s`` each)."""
+        self.guards = RouteGuards(config, self._route_name, clock, sleep)
         self._sleep = sleep
         self._next: tuple[Route, DeliveryConfig] | None = None
 
@@ -98,10 +94,7 @@ class DeliveryWorker:
         old = self._route
         self._route, config = self._next
         self._next = None
-        if config.rate_limit_per_s != self._config.rate_limit_per_s:
-            self.rate_limits.clear()
-        if config.retry != self._config.retry:
-            self.budgets.clear()
+        self.guards.reconfigure(config)
         if config.concurrency != self._config.concurrency:
             self._limit = asyncio.Semaphore(config.concurrency)
         self._config = config
@@ -205,31 +198,9 @@ class DeliveryWorker:
         route = self._route
         return route.route_for(agency).name if isinstance(route, Routing) else route.name
 
-    def _rate_limit(self, agency: str) -> RateLimit:
-        name = self._route_name(agency)
-        if name not in self.rate_limits:
-            limit = RateLimit(self._config.rate_limit_per_s, self._clock, self._sleep)
-            self.rate_limits[name] = limit
-        return self.rate_limits[name]
-
-    def _budget(self, agency: str) -> RetryBudget:
-        name = self._route_name(agency)
-        if name not in self.budgets:
-            retry = self._config.retry
-            self.budgets[name] = RetryBudget(
-                retry.budget_ratio, retry.budget_min_per_s, self._clock()
-            )
-        return self.budgets[name]
-
-    def _breaker(self, agency: str) -> Breaker:
-        key = f"{self._route_name(agency)}/{agency}"
-        if key not in self.breakers:
-            self.breakers[key] = Breaker(key, self._config.breaker)
-        return self.breakers[key]
-
     async def _report_breakers(self) -> None:
         """Log and audit each breaker transition once."""
-        for breaker in self.breakers.values():
+        for breaker in self.guards.breakers.values():
             for t in breaker.take_transitions():
                 event = f"circuit_{t.after}"
                 log.warning(event, breaker=t.key, before=t.before, failures=t.failures)
@@ -247,14 +218,14 @@ class DeliveryWorker:
         """One portal call's records: budget, breaker, look-up, then the call itself."""
         async with self._limit:
             now = self._clock()
-            budget = self._budget(call[0].record.agency_code)
+            budget = self.guards.budget(call[0].record.agency_code)
             if any(c.attempts > 0 for c in call):
                 if not budget.try_retry(now):
                     at = now + self._config.retry.base_delay_s
                     return [self._deferred(c, at, "retry budget spent") for c in call]
             else:
                 budget.first_attempt()
-            breaker = self._breaker(call[0].record.agency_code)
+            breaker = self.guards.breaker(call[0].record.agency_code)
             if not breaker.allow(now):
                 return [self._deferred(c, breaker.retry_at(), "circuit open") for c in call]
             return await self._send(call, breaker)
@@ -276,7 +247,7 @@ class DeliveryWorker:
     ) -> list[Outcome]:
         """One portal call; lines logged here and in the route carry the call's context."""
         try:
-            await self._rate_limit(call[0].record.agency_code).acquire()
+            await self.guards.rate_limit(call[0].record.agency_code).acquire()
             sent = await self._call(call)
         except TranslationError as exc:
             if len(call) > 1:
@@ -395,7 +366,7 @@ class DeliveryWorker:
     def _may_call(self, claimed: Claimed, now: float) -> bool:
         """Whether this record's breaker lets a call through now (records behind an open
         breaker are deferred, not looked up)."""
-        breaker = self._breaker(claimed.record.agency_code)
+        breaker = self.guards.breaker(claimed.record.agency_code)
         return breaker.state != "open" or now >= breaker.retry_at()
 
     def _failed(self, claimed: Claimed, exc: DeliveryError, started: float) -> Outcome:

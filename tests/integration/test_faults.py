@@ -112,7 +112,7 @@ async def test_down_portal_opens_the_breaker_probes_once_and_closes(rig: Rig) ->
     for _ in range(2):  # two failed calls open the breaker (threshold 2)
         await rig.worker.run_once()
         rig.clock.now += 10  # past the backoff (< 4 s), within the probe interval (30 s)
-    assert rig.worker.breakers[AGENCY_BREAKER].state == "open"
+    assert rig.worker.guards.breakers[AGENCY_BREAKER].state == "open"
     calls = rig.faults.injected["down"]
     attempts_before = [r[2] for r in await rig.rows()]
     assert await rig.worker.run_once() == 2  # claimed, but deferred: the portal is not called
@@ -125,7 +125,7 @@ async def test_down_portal_opens_the_breaker_probes_once_and_closes(rig: Rig) ->
     while (await rig.store.counts())["delivered"] < 2:
         assert await rig.worker.run_once() > 0
         rig.clock.now += 61
-    assert rig.worker.breakers[AGENCY_BREAKER].state == "closed"
+    assert rig.worker.guards.breakers[AGENCY_BREAKER].state == "closed"
     events = [e.event for e in await rig.store.audit_entries()]
     assert events.count("circuit_open") == 1
     assert events.count("circuit_half_open") == 1
@@ -257,7 +257,7 @@ async def test_rate_limit_spaces_the_calls(rig: Rig) -> None:
     assert rig.portal_calls() == 9
     # 9 calls at 4 per second with a burst of 1: the last waits (9 - 1) / 4 = 2 s.
     assert rig.clock() - started == pytest.approx(2.0)
-    assert rig.worker.rate_limits["dvcqg-rest"].waited_s == pytest.approx(2.0)
+    assert rig.worker.guards.rate_limits["dvcqg-rest"].waited_s == pytest.approx(2.0)
 
 
 @pytest.mark.delivery(replace(FAST, portal_batch_size=10))

@@ -169,7 +169,7 @@ async def test_wrong_dstcode_keeps_records_queued_behind_an_open_circuit(
     async with running(config) as gw:
         await push(gw, [record_to_json(dossier())])
         async with asyncio.timeout(30):
-            while not any(b.state == "open" for b in gw.worker.breakers.values()):
+            while not any(b.state == "open" for b in gw.worker.guards.breakers.values()):
                 await gw.worker.next_round()
         counts = await gw.store.counts()
         rows = await gw.store.query("SELECT portal_code FROM attempts")
@@ -186,9 +186,9 @@ async def test_routes_are_chosen_per_agency(tmp_path: Path, portal: Portal) -> N
         await push(gw, [record_to_json(dossier()), record_to_json(other)])
         counts = await drained(gw)
         entries = await gw.store.audit_entries()
-        breakers = set(gw.worker.breakers)
-        limiters = set(gw.worker.rate_limits)
-        budgets = set(gw.worker.budgets)
+        breakers = set(gw.worker.guards.breakers)
+        limiters = set(gw.worker.guards.rate_limits)
+        budgets = set(gw.worker.guards.budgets)
     assert counts["delivered"] == 2
     assert "/xroad" in portal.paths
     assert "/mapi/g" in portal.paths
