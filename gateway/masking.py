@@ -41,9 +41,23 @@ _PERSONAL_KEY = re.compile(
 )
 _SECRET_KEY = re.compile(r"(?i)^(password|passwd|session|token|authorization|secret)$")
 _SAFE_KEYS = frozenset(
-    {"timestamp", "hash", "prev_hash", "raw_digest", "request_digest", "digest", "event_key"}
+    {
+        "timestamp",
+        "hash",
+        "prev_hash",
+        "head",
+        "raw_digest",
+        "request_digest",
+        "config_digest",
+        "digest",
+        "event_key",
+        "key_id",
+        "signing_key_id",
+    }
 )
-"""Keys whose values are digests or times; masking them would only corrupt them."""
+"""Keys whose values are digests, key ids or times; masking them would only corrupt them
+(a 16-hex-digit key id such as ``97a049041711c1f8`` holds a 9-digit run, which the CMND
+rule would take for an identity card number)."""
 
 _LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 _key: bytes | None = None

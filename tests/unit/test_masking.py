@@ -108,3 +108,20 @@ def test_configured_fields_are_masked_whole() -> None:
         assert masked == {"ChuHoSo": "Lê Hoa", "DiaChi": "<personal>"}
     finally:
         masking.set_personal_fields(masking.DEFAULT_PERSONAL_FIELDS)
+
+
+def test_key_ids_and_digests_are_never_taken_for_id_numbers() -> None:
+    """A checkpoint key id is 16 hex digits; one in about ten holds a run of 9 decimal
+    digits, which the CMND rule would mask, corrupting the id an auditor checks against."""
+    detail = {
+        "signing_key_id": "97a049041711c1f8",
+        "key_id": "97a049041711c1f8",
+        "config_digest": "0" * 12 + "ab" * 26,
+        "head": "123456789012" + "f" * 52,
+        "note": "thẻ 049041711",
+    }
+    masked = mask_value(detail)
+    assert {k: masked[k] for k in detail if k != "note"} == {
+        k: v for k, v in detail.items() if k != "note"
+    }
+    assert "049041711" not in masked["note"]  # free text is still masked
