@@ -1,4 +1,5 @@
-"""What both store engines decide the same way after delivery: states and audit details.
+"""What both store engines decide the same way about delivery: the ordering rule of claims,
+outcome states and audit details.
 
 (Accepting is decided in :mod:`.accepting`; an attempt's entries in
 :func:`gateway.audit_attempts.attempt_entries`.)
@@ -9,6 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.store.contract import Outcome, OutcomeKind, State
+
+STEP_MAY_GO_SQL = """
+        NOT EXISTS (SELECT 1 FROM records o
+                    WHERE o.dossier_code = r.dossier_code AND o.kind = 'dossier'
+                      AND o.state = 'queued' AND o.id < r.id)
+        AND NOT EXISTS (SELECT 1 FROM records p
+                        WHERE p.dossier_code = r.dossier_code AND p.kind = 'progress'
+                          AND p.state = 'queued'
+                          AND (p.order_at < r.order_at
+                               OR (p.order_at = r.order_at AND p.id < r.id)))"""
+"""The per-dossier ordering rule for a queued progress step ``r`` (plain SQL, both engines;
+the caller adds "its dossier is on the portal"): no snapshot of its dossier accepted before
+it is still queued, and no earlier step (``handled_at``, then acceptance order) is."""
 
 STATE_OF = {
     OutcomeKind.DELIVERED: State.DELIVERED,

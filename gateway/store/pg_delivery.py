@@ -14,26 +14,18 @@ from gateway.audit_attempts import attempt_entries
 from gateway.canonical import record_from_json
 from gateway.model import Dossier, ProgressStep
 from gateway.store.contract import Claimed, Outcome, OutcomeKind
-from gateway.store.outcomes import STATE_OF, deferred_detail, rescue_entry
+from gateway.store.outcomes import STATE_OF, STEP_MAY_GO_SQL, deferred_detail, rescue_entry
 from gateway.store.pg_rows import CHANNEL, PgTx
 
-CLAIM_SQL = """
+CLAIM_SQL = f"""
 SELECT r.id, r.payload, r.attempts, r.dossier_code, d.on_portal, r.uncertain, d.not_synced
 FROM records r JOIN dossiers d ON d.dossier_code = r.dossier_code
 WHERE r.state = 'queued' AND r.next_attempt_at <= $1 AND d.in_flight IS NULL
   AND (r.kind = 'dossier' OR (
-        d.on_portal
-        AND NOT EXISTS (SELECT 1 FROM records o
-                        WHERE o.dossier_code = r.dossier_code AND o.kind = 'dossier'
-                          AND o.state = 'queued' AND o.id < r.id)
-        AND NOT EXISTS (SELECT 1 FROM records p
-                        WHERE p.dossier_code = r.dossier_code AND p.kind = 'progress'
-                          AND p.state = 'queued'
-                          AND (p.order_at < r.order_at
-                               OR (p.order_at = r.order_at AND p.id < r.id)))))
+        d.on_portal AND {STEP_MAY_GO_SQL}))
 ORDER BY r.next_attempt_at, r.id
 LIMIT $2
-"""
+"""  # noqa: S608 - composed of constants, no input
 
 _ATTEMPT_COLUMNS = [
     "record_id",

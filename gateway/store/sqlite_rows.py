@@ -12,9 +12,9 @@ from gateway.canonical import record_from_json
 from gateway.model import Dossier, ProgressStep
 from gateway.store.accepting import AcceptPlan, DossierFacts, NewRow
 from gateway.store.contract import Claimed, DeadFilter, Outcome, OutcomeKind, Receipt, State
-from gateway.store.outcomes import STATE_OF, deferred_detail, rescue_entry
+from gateway.store.outcomes import STATE_OF, STEP_MAY_GO_SQL, deferred_detail, rescue_entry
 
-CLAIM_SQL = """
+CLAIM_SQL = f"""
 SELECT r.id, r.payload, r.attempts, r.dossier_code, COALESCE(d.on_portal, 0), r.uncertain,
        COALESCE(d.not_synced, 0)
 FROM records r LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code
@@ -22,18 +22,10 @@ WHERE r.state = 'queued' AND r.next_attempt_at <= :now
   AND NOT EXISTS (SELECT 1 FROM records o
                   WHERE o.dossier_code = r.dossier_code AND o.state = 'leased')
   AND (r.kind = 'dossier' OR (
-        COALESCE(d.on_portal, 0) = 1
-        AND NOT EXISTS (SELECT 1 FROM records o
-                        WHERE o.dossier_code = r.dossier_code AND o.kind = 'dossier'
-                          AND o.state = 'queued' AND o.id < r.id)
-        AND NOT EXISTS (SELECT 1 FROM records p
-                        WHERE p.dossier_code = r.dossier_code AND p.kind = 'progress'
-                          AND p.state = 'queued'
-                          AND (p.order_at < r.order_at
-                               OR (p.order_at = r.order_at AND p.id < r.id)))))
+        COALESCE(d.on_portal, 0) = 1 AND {STEP_MAY_GO_SQL}))
 ORDER BY r.next_attempt_at, r.id
 LIMIT :scan
-"""
+"""  # noqa: S608 - composed of constants, no input
 
 DEAD_COLUMNS = (
     "SELECT r.id, r.state, r.kind, r.dossier_code, r.agency_code, r.attempts, r.updated_at, "
