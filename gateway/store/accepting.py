@@ -67,6 +67,43 @@ class NewRow:
     def status(self) -> int | None:
         return int(self.record.status) if isinstance(self.record, Dossier) else None
 
+    def values(self, now: float) -> tuple[Any, ...]:
+        """The row's values for :data:`ROW_COLUMNS`, as both engines insert them."""
+        record = self.record
+        return (
+            self.key,
+            self.source,
+            str(record.kind),
+            record.dossier_code,
+            record.agency_code,
+            self.order_at,
+            self.payload,
+            str(self.state),
+            self.status,
+            now,
+            now,
+            now,
+            self.error or None,
+        )
+
+
+ROW_COLUMNS = (
+    "event_key",
+    "source",
+    "kind",
+    "dossier_code",
+    "agency_code",
+    "order_at",
+    "payload",
+    "state",
+    "status",
+    "next_attempt_at",
+    "accepted_at",
+    "updated_at",
+    "last_error",
+)
+"""The ``records`` columns a new row sets (:meth:`NewRow.values`); the rest have defaults."""
+
 
 RowRef = NewRow | int
 """A record the plan refers to: one it inserts, or the id of one already stored."""

@@ -33,6 +33,34 @@ STATE_OF = {
 """The state a record goes to for each attempted outcome (DEFERRED is not an attempt)."""
 
 
+ATTEMPT_COLUMNS = (
+    "record_id",
+    "attempt",
+    "finished_at",
+    "route",
+    "outcome",
+    "http_status",
+    "portal_code",
+    "message",
+    "latency_ms",
+)
+"""The ``attempts`` row of a tried outcome (:func:`attempt_row`)."""
+
+
+def attempt_row(o: Outcome, attempt: int) -> tuple[Any, ...]:
+    return (
+        o.record_id,
+        attempt,
+        o.at,
+        o.route,
+        str(o.kind),
+        o.http_status,
+        o.portal_code,
+        o.message,
+        o.latency_ms,
+    )
+
+
 def deferred_detail(o: Outcome) -> dict[str, Any]:
     """The ``deferred`` entry: why the record was not tried, and when it will be."""
     return {"reason": o.message, "next_attempt_at": round(o.next_attempt_at, 3)}

@@ -14,7 +14,14 @@ from gateway.audit_attempts import attempt_entries
 from gateway.canonical import record_from_json
 from gateway.model import Dossier, ProgressStep
 from gateway.store.contract import Claimed, Outcome, OutcomeKind
-from gateway.store.outcomes import STATE_OF, STEP_MAY_GO_SQL, deferred_detail, rescue_entry
+from gateway.store.outcomes import (
+    ATTEMPT_COLUMNS,
+    STATE_OF,
+    STEP_MAY_GO_SQL,
+    attempt_row,
+    deferred_detail,
+    rescue_entry,
+)
 from gateway.store.pg_rows import CHANNEL, PgTx
 
 CLAIM_SQL = f"""
@@ -26,18 +33,6 @@ WHERE r.state = 'queued' AND r.next_attempt_at <= $1 AND d.in_flight IS NULL
 ORDER BY r.next_attempt_at, r.id
 LIMIT $2
 """  # noqa: S608 - composed of constants, no input
-
-_ATTEMPT_COLUMNS = [
-    "record_id",
-    "attempt",
-    "finished_at",
-    "route",
-    "outcome",
-    "http_status",
-    "portal_code",
-    "message",
-    "latency_ms",
-]
 
 
 async def claim(tx: PgTx, owner: str, limit: int, now: float, lease_s: float) -> list[Claimed]:
@@ -150,21 +145,8 @@ async def _record_attempts(
 ) -> None:
     await tx.conn.copy_records_to_table(
         "attempts",
-        records=[
-            (
-                o.record_id,
-                current[o.record_id][2] + 1,
-                o.at,
-                o.route,
-                str(o.kind),
-                o.http_status,
-                o.portal_code,
-                o.message,
-                o.latency_ms,
-            )
-            for o in tried
-        ],
-        columns=_ATTEMPT_COLUMNS,
+        records=[attempt_row(o, current[o.record_id][2] + 1) for o in tried],
+        columns=list(ATTEMPT_COLUMNS),
     )
     await tx.conn.execute(
         "UPDATE records r SET state = x.state, attempts = x.attempts, "
@@ -186,24 +168,15 @@ async def _record_attempts(
 
 
 async def release_expired(tx: PgTx, now: float, max_rescues: int) -> int:
-    rows = await tx.conn.fetch(
-        "SELECT dossier_code FROM records WHERE state = 'leased' AND lease_until < $1", now
-    )
-    if not rows:
+    if not await _lock_dossiers_leased(tx, "lease_until < $1", now):
         return 0
-    await tx.lock_dossiers({row[0]: "" for row in rows}, create=False)
     expired = await tx.conn.fetch(
         "SELECT id, dossier_code, rescues FROM records "
         "WHERE state = 'leased' AND lease_until < $1 ORDER BY id",
         now,
     )
     changes = [rescue_entry(rescues, max_rescues, "lease_expired") for _, _, rescues in expired]
-    await tx.conn.execute(
-        "UPDATE dossiers d SET in_flight = NULL FROM unnest($1::text[], $2::bigint[]) "
-        "AS x(code, id) WHERE d.dossier_code = x.code AND d.in_flight = x.id",
-        [row[1] for row in expired],
-        [row[0] for row in expired],
-    )
+    await _free_dossiers(tx, expired)
     await tx.conn.execute(
         "UPDATE records r SET state = x.state, rescues = r.rescues + 1, uncertain = TRUE, "
         "lease_owner = NULL, lease_until = NULL, updated_at = $3, "
@@ -221,12 +194,8 @@ async def release_expired(tx: PgTx, now: float, max_rescues: int) -> int:
 
 
 async def release_owned(tx: PgTx, owner: str, now: float) -> int:
-    rows = await tx.conn.fetch(
-        "SELECT dossier_code FROM records WHERE state = 'leased' AND lease_owner = $1", owner
-    )
-    if not rows:
+    if not await _lock_dossiers_leased(tx, "lease_owner = $1", owner):
         return 0
-    await tx.lock_dossiers({row[0]: "" for row in rows}, create=False)
     released = await tx.conn.fetch(
         "UPDATE records SET state = 'queued', uncertain = TRUE, lease_owner = NULL, "
         "lease_until = NULL, updated_at = $2 WHERE state = 'leased' AND lease_owner = $1 "
@@ -234,14 +203,30 @@ async def release_owned(tx: PgTx, owner: str, now: float) -> int:
         owner,
         now,
     )
-    await tx.conn.execute(
-        "UPDATE dossiers d SET in_flight = NULL FROM unnest($1::text[], $2::bigint[]) "
-        "AS x(code, id) WHERE d.dossier_code = x.code AND d.in_flight = x.id",
-        [row[1] for row in released],
-        [row[0] for row in released],
-    )
+    await _free_dossiers(tx, released)
     for rid, code in sorted(released):
         tx.audit(now, "lease_released", rid, code, {"owner": owner})
     if released:
         await tx.conn.execute(f"NOTIFY {CHANNEL}")  # the other processes take them now
     return len(released)
+
+
+async def _lock_dossiers_leased(tx: PgTx, condition: str, value: object) -> bool:
+    """Lock (in code order, as every writer does) the dossiers with a leased record matching
+    ``condition`` (a constant with one ``$1``); False if there is none."""
+    rows = await tx.conn.fetch(
+        f"SELECT dossier_code FROM records WHERE state = 'leased' AND {condition}",  # noqa: S608
+        value,
+    )
+    await tx.lock_dossiers({row[0]: "" for row in rows}, create=False)
+    return bool(rows)
+
+
+async def _free_dossiers(tx: PgTx, records: Sequence[Any]) -> None:
+    """The dossiers of these (id, dossier_code) records no longer have them in flight."""
+    await tx.conn.execute(
+        "UPDATE dossiers d SET in_flight = NULL FROM unnest($1::text[], $2::bigint[]) "
+        "AS x(code, id) WHERE d.dossier_code = x.code AND d.in_flight = x.id",
+        [row[1] for row in records],
+        [row[0] for row in records],
+    )

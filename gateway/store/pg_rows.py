@@ -14,7 +14,13 @@ from typing import Any
 from gateway.audit import AuditEntry, AuditPolicy, ChainHead, ChainWriter
 from gateway.audit_keys import Checkpoint
 from gateway.model import Result
-from gateway.store.accepting import AcceptPlan, DossierFacts, plan_accept, record_key
+from gateway.store.accepting import (
+    ROW_COLUMNS,
+    AcceptPlan,
+    DossierFacts,
+    plan_accept,
+    record_key,
+)
 from gateway.store.contract import (
     DeadFilter,
     Incoming,
@@ -35,22 +41,7 @@ _REPLAY_COLUMNS = (
     "SELECT r.id, r.kind, r.dossier_code, r.state, d.latest_snapshot_id "
     "FROM records r LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code"
 )
-_RECORD_COLUMNS = [
-    "id",
-    "event_key",
-    "source",
-    "kind",
-    "dossier_code",
-    "agency_code",
-    "order_at",
-    "payload",
-    "state",
-    "status",
-    "next_attempt_at",
-    "accepted_at",
-    "updated_at",
-    "last_error",
-]
+_RECORD_COLUMNS = ["id", *ROW_COLUMNS]
 _AUDIT_COLUMNS = ["seq", "at", "event", "record_id", "dossier_code", "detail", "prev_hash", "hash"]
 _CHECKPOINT_COLUMNS = ["seq", "at", "hash", "key_id", "signature"]
 
@@ -230,25 +221,7 @@ class PgTx:
             )
             for row, (rid,) in zip(plan.rows, ids, strict=True):
                 row.id = int(rid)
-            records = [
-                (
-                    row.id,
-                    row.key,
-                    row.source,
-                    str(row.record.kind),
-                    row.record.dossier_code,
-                    row.record.agency_code,
-                    row.order_at,
-                    row.payload,
-                    str(row.state),
-                    row.status,
-                    now,
-                    now,
-                    now,
-                    row.error or None,
-                )
-                for row in plan.rows
-            ]
+            records = [(row.id, *row.values(now)) for row in plan.rows]
             await self.conn.copy_records_to_table(
                 "records", records=records, columns=_RECORD_COLUMNS
             )

@@ -10,9 +10,16 @@ from gateway.audit import ChainWriter
 from gateway.audit_attempts import attempt_entries
 from gateway.canonical import record_from_json
 from gateway.model import Dossier, ProgressStep
-from gateway.store.accepting import AcceptPlan, DossierFacts, NewRow
+from gateway.store.accepting import ROW_COLUMNS, AcceptPlan, DossierFacts, NewRow
 from gateway.store.contract import Claimed, DeadFilter, Outcome, OutcomeKind, Receipt, State
-from gateway.store.outcomes import STATE_OF, STEP_MAY_GO_SQL, deferred_detail, rescue_entry
+from gateway.store.outcomes import (
+    ATTEMPT_COLUMNS,
+    STATE_OF,
+    STEP_MAY_GO_SQL,
+    attempt_row,
+    deferred_detail,
+    rescue_entry,
+)
 
 CLAIM_SQL = f"""
 SELECT r.id, r.payload, r.attempts, r.dossier_code, COALESCE(d.on_portal, 0), r.uncertain,
@@ -26,6 +33,16 @@ WHERE r.state = 'queued' AND r.next_attempt_at <= :now
 ORDER BY r.next_attempt_at, r.id
 LIMIT :scan
 """  # noqa: S608 - composed of constants, no input
+
+_INSERT_ROW = (
+    f"INSERT INTO records ({', '.join(ROW_COLUMNS)}) "  # noqa: S608 - constants only
+    f"VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
+)
+
+_INSERT_ATTEMPT = (
+    f"INSERT INTO attempts ({', '.join(ATTEMPT_COLUMNS)}) "  # noqa: S608 - constants only
+    f"VALUES ({', '.join('?' * len(ATTEMPT_COLUMNS))})"
+)
 
 DEAD_COLUMNS = (
     "SELECT r.id, r.state, r.kind, r.dossier_code, r.agency_code, r.attempts, r.updated_at, "
@@ -98,26 +115,7 @@ class SqliteTx:
         return plan.resolved_receipts()
 
     def _insert(self, row: NewRow, now: float) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO records (event_key, source, kind, dossier_code, agency_code, order_at,"
-            " payload, state, attempts, next_attempt_at, accepted_at, updated_at, last_error,"
-            " status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
-            (
-                row.key,
-                row.source,
-                str(row.record.kind),
-                row.record.dossier_code,
-                row.record.agency_code,
-                row.order_at,
-                row.payload,
-                str(row.state),
-                now,
-                now,
-                now,
-                row.error or None,
-                row.status,
-            ),
-        )
+        cur = self.conn.execute(_INSERT_ROW, row.values(now))
         assert cur.lastrowid is not None
         return cur.lastrowid
 
@@ -187,21 +185,7 @@ class SqliteTx:
             self.audit(o.at, "deferred", o.record_id, dossier_code, deferred_detail(o))
             return 1
         attempt = attempts + 1
-        self.conn.execute(
-            "INSERT INTO attempts (record_id, attempt, finished_at, route, outcome, http_status,"
-            " portal_code, message, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                o.record_id,
-                attempt,
-                o.at,
-                o.route,
-                str(o.kind),
-                o.http_status,
-                o.portal_code,
-                o.message,
-                o.latency_ms,
-            ),
-        )
+        self.conn.execute(_INSERT_ATTEMPT, attempt_row(o, attempt))
         self.conn.execute(
             "UPDATE records SET state = ?, attempts = ?, next_attempt_at = ?, updated_at = ?, "
             "lease_owner = NULL, lease_until = NULL, last_error = ?, portal_code = ?, "
