@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint type unit check run simulate bench bench-audit clean
+.PHONY: demo test lint type unit check run simulate bench bench-audit bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench: $(STAMP)
 
 bench-audit: $(STAMP)
 	$(BIN)/python bench/audit_verify.py
+
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale_out.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var
