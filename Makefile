@@ -24,7 +24,7 @@ lint: $(STAMP)
 
 type: $(STAMP)
 	$(BIN)/mypy
-	$(BIN)/mypy --strict tools/verify_audit.py bench/audit_verify.py
+	$(BIN)/mypy --strict tools/verify_audit.py bench/audit_verify.py bench/scale_out.py
 
 unit: $(STAMP)
 	$(BIN)/pytest
