@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from adapters import registry
-from gateway.config import ROUTE_NAMES, GatewayConfig, RouteName, load_config, route_problems
+from gateway.config import ROUTE_NAMES, GatewayConfig, RouteName, load_config
+from gateway.config_rules import route_problems
 from gateway.contract_check import check_message
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
 from gateway.errors import ConfigError, TranslationError
