@@ -27,20 +27,13 @@ from dataclasses import replace
 
 import structlog
 
-from gateway.audit_attempts import (
-    DescribedRequest,
-    SentRequest,
-    describe_request,
-    peek_request,
-    take_request,
-)
+from gateway.audit_attempts import take_request
 from gateway.breaker import Breaker
 from gateway.config import DeliveryConfig
 from gateway.errors import DeliveryError, PermanentDeliveryError, StoreError, TranslationError
 from gateway.guards import RouteGuards
-from gateway.masking import mask_text
 from gateway.model import Dossier, ProgressStep
-from gateway.retry import GiveUp, decide
+from gateway.outcome_builder import Outcomes
 from gateway.routes.contract import NOT_SYNCED, PortalLookup, Route, Routing, Sent
 from gateway.store.contract import Claimed, Outcome, OutcomeKind, Store
 
@@ -73,8 +66,9 @@ class DeliveryWorker:
         self._limit = asyncio.Semaphore(config.concurrency)
         self._portal_down = False
         self._round_done = asyncio.Event()
-        self._audit_body_bytes = audit_body_bytes
-        self._described: tuple[SentRequest, DescribedRequest] | None = None
+        self._outcomes = Outcomes(
+            config.retry, self._route_name, clock, self._rng, audit_body_bytes
+        )
         self.guards = RouteGuards(config, self._route_name, clock, sleep)
         self._sleep = sleep
         self._next: tuple[Route, DeliveryConfig] | None = None
@@ -97,6 +91,7 @@ class DeliveryWorker:
         self._routing = self._route if isinstance(self._route, Routing) else None
         self._next = None
         self.guards.reconfigure(config)
+        self._outcomes.reconfigure(config.retry)
         if config.concurrency != self._config.concurrency:
             self._limit = asyncio.Semaphore(config.concurrency)
         self._config = config
@@ -226,12 +221,14 @@ class DeliveryWorker:
             if any(c.attempts > 0 for c in call):
                 if not budget.try_retry(now):
                     at = now + self._config.retry.base_delay_s
-                    return [self._deferred(c, at, "retry budget spent") for c in call]
+                    return [self._outcomes.deferred(c, at, "retry budget spent") for c in call]
             else:
                 budget.first_attempt()
             breaker = self.guards.breaker(call[0].record.agency_code)
             if not breaker.allow(now):
-                return [self._deferred(c, breaker.retry_at(), "circuit open") for c in call]
+                return [
+                    self._outcomes.deferred(c, breaker.retry_at(), "circuit open") for c in call
+                ]
             return await self._send(call, breaker)
 
     async def _send(self, call: list[Claimed], breaker: Breaker) -> list[Outcome]:
@@ -259,44 +256,27 @@ class DeliveryWorker:
             log.warning("record_quarantined", reason=str(exc), record_id=call[0].record_id)
             return [
                 *done,
-                self._outcome(call[0], OutcomeKind.QUARANTINED, started, message=str(exc)),
+                self._outcomes.outcome(call[0], OutcomeKind.QUARANTINED, started, message=str(exc)),
             ]
         except PermanentDeliveryError as exc:
             breaker.succeeded(self._clock())  # the portal is up: it answered
             if len(call) > 1:
                 return done + await self._split(call, breaker)
-            return [*done, self._failed(call[0], exc, started)]
+            return [*done, self._outcomes.failed(call[0], exc, started)]
         except DeliveryError as exc:
             breaker.failed(self._clock())
-            return done + [self._failed(c, exc, started) for c in call]
+            return done + [self._outcomes.failed(c, exc, started) for c in call]
         except Exception as exc:
             if len(call) > 1:
                 return done + await self._split(call, breaker)
             log.exception("record_crashed_delivery", record_id=call[0].record_id)
             reason = f"unexpected error while delivering: {exc!r}"
-            return [*done, self._outcome(call[0], OutcomeKind.QUARANTINED, started, message=reason)]
+            return [
+                *done,
+                self._outcomes.outcome(call[0], OutcomeKind.QUARANTINED, started, message=reason),
+            ]
         breaker.succeeded(self._clock())
-        return done + [self._delivered(c, sent, started) for c in call]
-
-    def _delivered(self, claimed: Claimed, sent: Sent, started: float) -> Outcome:
-        if claimed.record.dossier_code in sent.not_synced:  # the route left it out on purpose
-            why = "derived inter-agency dossier: not synced (spec §1.5)"
-            return self._outcome(
-                claimed,
-                OutcomeKind.DELIVERED,
-                started,
-                portal_code=NOT_SYNCED,
-                message=why,
-                not_synced=True,
-            )
-        return self._outcome(
-            claimed,
-            OutcomeKind.DELIVERED,
-            started,
-            http_status=sent.http_status,
-            portal_code=sent.portal_code,
-            message=sent.message,
-        )
+        return done + [self._outcomes.delivered(c, sent, started) for c in call]
 
     async def _split(self, call: list[Claimed], breaker: Breaker) -> list[Outcome]:
         """Send the two halves of a refused call separately (again and again), to isolate
@@ -331,12 +311,14 @@ class DeliveryWorker:
             )
         except DeliveryError as exc:
             waiting = {c.record_id for c in steps}
-            outcomes = [self._failed(c, exc, started) for c in steps]
+            outcomes = [self._outcomes.failed(c, exc, started) for c in steps]
             return [c for c in claimed if c.record_id not in waiting], outcomes
         found = {steps[i].record_id for i in held_steps}
         updates = {creates[i].record_id for i in held_dossiers}
         known = [
-            self._outcome(c, OutcomeKind.DELIVERED, started, message="already on the portal")
+            self._outcomes.outcome(
+                c, OutcomeKind.DELIVERED, started, message="already on the portal"
+            )
             for c in steps
             if c.record_id in found
         ]
@@ -353,7 +335,7 @@ class DeliveryWorker:
         take_request()  # nothing is sent for them: no request of an earlier round is theirs
         now = self._clock()
         skipped = [
-            self._outcome(
+            self._outcomes.outcome(
                 c,
                 OutcomeKind.DELIVERED,
                 now,
@@ -372,85 +354,6 @@ class DeliveryWorker:
         breaker are deferred, not looked up)."""
         breaker = self.guards.breaker(claimed.record.agency_code)
         return breaker.state != "open" or now >= breaker.retry_at()
-
-    def _failed(self, claimed: Claimed, exc: DeliveryError, started: float) -> Outcome:
-        now = self._clock()
-        decision = decide(exc, claimed.attempts + 1, now, self._config.retry, self._rng)
-        bound = log.bind(
-            ma_ho_so=claimed.record.dossier_code,
-            route=self._route_name(claimed.record.agency_code),
-            attempt=claimed.attempts + 1,
-            record_id=claimed.record_id,
-        )
-        if isinstance(decision, GiveUp):
-            bound.warning(
-                "record_dead_lettered", reason=decision.reason, error=str(exc), error_code=exc.code
-            )
-            kind, next_at = OutcomeKind.DEAD, 0.0
-        else:
-            bound.debug("delivery_retry_scheduled", error=str(exc), delay_s=decision.at - now)
-            kind, next_at = OutcomeKind.RETRY, decision.at
-        return self._outcome(
-            claimed,
-            kind,
-            started,
-            next_attempt_at=next_at,
-            http_status=exc.http_status,
-            portal_code=exc.code,
-            message=str(exc),
-        )
-
-    def _deferred(self, claimed: Claimed, at: float, why: str) -> Outcome:
-        return self._outcome(
-            claimed, OutcomeKind.DEFERRED, self._clock(), next_attempt_at=at, message=why
-        )
-
-    def _outcome(
-        self,
-        claimed: Claimed,
-        kind: OutcomeKind,
-        started: float,
-        *,
-        next_attempt_at: float = 0.0,
-        http_status: int | None = None,
-        portal_code: str | None = None,
-        message: str = "",
-        not_synced: bool = False,
-    ) -> Outcome:
-        now = self._clock()
-        target = digest = body = ""
-        items: int | None = 1
-        request = peek_request()  # every record of one portal call shares its request
-        if request is not None:
-            target = request.target
-            described = self._describe(request)
-            digest, items = described.digest, described.items
-            code = claimed.record.dossier_code
-            body = described.body_for(claimed.record_id, code, self._audit_body_bytes)
-        return Outcome(
-            record_id=claimed.record_id,
-            lease_token=claimed.lease_token,
-            kind=kind,
-            at=now,
-            route=self._route_name(claimed.record.agency_code),
-            next_attempt_at=next_attempt_at,
-            http_status=http_status,
-            portal_code=portal_code,
-            message=mask_text(message),
-            latency_ms=(now - started) * 1000,
-            request_target=target,
-            request_digest=digest,
-            request_body=body,
-            request_items=items,
-            not_synced=not_synced,
-        )
-
-    def _describe(self, request: SentRequest) -> DescribedRequest:
-        """Digest and masked body of a request, worked out once for all the records of its
-        call (masking a 50-item body once per item cost more than the call itself)."""
-        if self._described is None or self._described[0] is not request:
-            self._described = (request, describe_request(request))
-        return self._described[1]
 
     def _note_portal_health(self, outcomes: list[Outcome]) -> None:
         """Log 'portal_unavailable' and 'portal_recovered' on the transition only."""
