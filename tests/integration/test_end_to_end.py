@@ -133,18 +133,6 @@ async def test_a_dossier_already_on_the_portal_is_sent_as_an_update(
     assert portal.state.dossiers[newer.dossier_code]["item"]["TrangThaiHoSo"] == "4"
 
 
-async def test_expired_session_is_renewed(tmp_path: Path, portal: Portal) -> None:
-    async with running(gateway_config(tmp_path, portal.url)) as gw:
-        await push(gw, [record_to_json(dossier())])
-        await drained(gw)
-        async with aiohttp.ClientSession() as http:
-            await http.post(f"{portal.url}/_sim/expire-sessions")
-        await push(gw, [record_to_json(step())])
-        counts = await drained(gw)
-    assert counts["delivered"] == 2
-    assert counts["dead"] == 0
-
-
 async def test_portal_down_means_retry_not_loss(tmp_path: Path) -> None:
     # Nothing listens on this port: every attempt fails with a connection error.
     config = gateway_config(tmp_path, "http://127.0.0.1:9")
