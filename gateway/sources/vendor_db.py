@@ -73,8 +73,16 @@ class PostgresDb:
             rows = await self._conn.fetch(
                 self._sql, *(params[n] for n in self._order), timeout=self._config.timeout_s
             )
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            await self.close()
+        except (
+            OSError,
+            TimeoutError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+        ) as exc:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.terminate()  # it may be stuck in the failed query; a new one comes next
             raise SourceError(f"postgresql: {exc}") from exc
         return [dict(r.items()) for r in rows]
 

@@ -43,6 +43,7 @@ from gateway.audit import AuditEntry, entry_from_row
 from gateway.audit_archive import ArchiveRef, AuditQuery
 from gateway.audit_keys import Checkpoint
 from gateway.errors import ArchiveBusyError, StoreError, StoreUnavailableError
+from gateway.store.postgres import DRIVER_ERRORS
 
 T = TypeVar("T")
 
@@ -54,7 +55,6 @@ LAST_SEQ = 2**62
 """Above any seq: the open end of a range."""
 
 _ENTRY_COLUMNS = "seq, at, event, record_id, dossier_code, detail, prev_hash, hash"
-_DRIVER_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class PostgresAuditRepository:
@@ -71,7 +71,7 @@ class PostgresAuditRepository:
     def close(self) -> None:
         """Close the connection (which ends a snapshot and frees the archive lock)."""
         try:
-            with contextlib.suppress(*_DRIVER_ERRORS):
+            with contextlib.suppress(*DRIVER_ERRORS):
                 self._runner.run(self._conn.close(timeout=CONNECT_TIMEOUT_S))
         finally:
             self._runner.close()
@@ -79,7 +79,7 @@ class PostgresAuditRepository:
     def _run(self, work: Coroutine[Any, Any, T]) -> T:
         try:
             return self._runner.run(work)
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             raise StoreError(f"postgresql: {exc}") from exc
 
     @contextmanager
@@ -202,7 +202,7 @@ async def _connect(dsn: str, *, writable: bool) -> Any:
         settings["default_transaction_read_only"] = "on"
     try:
         conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S, server_settings=settings)
-    except (*_DRIVER_ERRORS, ValueError) as exc:
+    except (*DRIVER_ERRORS, ValueError) as exc:
         raise StoreUnavailableError(f"postgresql: cannot connect: {exc}") from exc
     try:
         if await conn.fetchval("SELECT to_regclass('audit_archives')") is None:
@@ -211,7 +211,7 @@ async def _connect(dsn: str, *, writable: bool) -> Any:
             )
         if writable and not await conn.fetchval("SELECT pg_try_advisory_lock($1)", ARCHIVE_LOCK):
             raise ArchiveBusyError("another process is archiving this audit log now")
-    except _DRIVER_ERRORS as exc:
+    except DRIVER_ERRORS as exc:
         conn.terminate()
         raise StoreError(f"postgresql: {exc}") from exc
     except BaseException:

@@ -105,7 +105,11 @@ class PostgresStore:
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[PgTx]:
         with _translated():
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with (
+                self._pool.acquire() as conn,
+                _discarded_if_broken(conn),
+                conn.transaction(),
+            ):
                 tx = PgTx(conn, self._audit)
                 yield tx
                 await tx.flush_audit()
@@ -116,7 +120,7 @@ class PostgresStore:
     async def _conn(self) -> AsyncIterator[Any]:
         """A pooled connection for reads and one-statement writes, errors translated."""
         with _translated():
-            async with self._pool.acquire() as conn:
+            async with self._pool.acquire() as conn, _discarded_if_broken(conn):
                 yield conn
 
     async def _write(self, work: Callable[[PgTx], Awaitable[T]]) -> T:
@@ -268,6 +272,15 @@ class PostgresStore:
             return [tuple(row) for row in await conn.fetch(sql, *params)]
 
 
+DRIVER_ERRORS = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+"""What asyncpg raises for a failed query or a lost connection; the store raises
+``StoreError`` in their place."""
+
 CONFLICT_ATTEMPTS = 5
 """How often a transaction aborted by a deadlock or serialization failure is run."""
 
@@ -280,5 +293,17 @@ def _translated() -> Iterator[None]:
         yield
     except (DeadlockDetectedError, SerializationError) as exc:
         raise StoreConflictError(f"postgresql: {exc}") from exc
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+    except DRIVER_ERRORS as exc:
         raise StoreError(f"postgresql: {exc}") from exc
+
+
+@asynccontextmanager
+async def _discarded_if_broken(conn: Any) -> AsyncIterator[None]:
+    """A connection the server ended in the middle of a query can come back from asyncpg with
+    its protocol stuck in that query ("cannot switch to state 15; another operation (2) is in
+    progress", MagicStack/asyncpg#784): close it, or the pool would hand it out again."""
+    try:
+        yield
+    except asyncpg.InternalClientError:
+        conn.terminate()
+        raise
