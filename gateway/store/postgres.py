@@ -18,13 +18,14 @@ run at the same time stay out of each other's way:
   UPDATE`` of the one-row ``audit_head`` table, with the same canonical encoding as SQLite
   (:mod:`gateway.audit`), so the chain never forks.
 - **Wake-ups**: accepting or replaying records sends ``NOTIFY dvc_gateway_queued``;
-  :meth:`PostgresStore.listen` turns it into a call (the worker's ``wake``).
+  :meth:`PostgresStore.listen` turns it into a call (the worker's ``wake``), and listens
+  again when the database drops that connection (:mod:`gateway.store.pg_listener`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 import asyncpg
@@ -52,6 +53,7 @@ from gateway.store.contract import (
     State,
     Validate,
 )
+from gateway.store.pg_listener import Listener
 from gateway.store.pg_rows import CHANNEL, DEAD_COLUMNS, PgTx, dead_where
 
 T = TypeVar("T")
@@ -63,7 +65,7 @@ class PostgresStore:
     def __init__(self, pool: Any, audit: AuditPolicy | None = None) -> None:
         self._pool = pool
         self._audit = audit or AuditPolicy()
-        self._listener: Any = None
+        self._listener: Listener | None = None
 
     @classmethod
     async def open(
@@ -88,19 +90,17 @@ class PostgresStore:
 
     async def close(self) -> None:
         if self._listener is not None:
-            with suppress(asyncpg.InterfaceError):  # the pool may have reclaimed it
-                await self._pool.release(self._listener)
+            await self._listener.close()
             self._listener = None
         await self._pool.close()
 
     async def listen(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` whenever any process queues records (LISTEN/NOTIFY)."""
-        self._listener = await self._pool.acquire()  # held until close
-
-        def on_notify(*_: object) -> None:
-            callback()
-
-        await self._listener.add_listener(CHANNEL, on_notify)
+        """Call ``callback`` whenever any process queues records (LISTEN/NOTIFY), and once
+        more when listening again after the database dropped the connection."""
+        listener = Listener(self._pool, CHANNEL, callback, DRIVER_ERRORS)
+        with _translated():
+            await listener.start()
+        self._listener = listener
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[PgTx]:
