@@ -139,15 +139,20 @@ async def test_a_connection_asyncpg_left_stuck_is_not_handed_out_again() -> None
     a ``StoreError`` (intake answers 503), and the pool opens a new connection."""
     async with pg_database() as dsn:
         store = await PostgresStore.open(dsn, now=0.0, max_connections=1)
+        pids: list[int] = []
+
+        async def stuck_in_a_query() -> None:
+            async with store._conn() as conn:
+                pids.append(conn.get_server_pid())
+                stuck = "cannot switch to state 15; another operation (2) is in progress"
+                raise asyncpg.InternalClientError(stuck)
+
         try:
-            stuck = "cannot switch to state 15; another operation (2) is in progress"
             with pytest.raises(StoreError, match="another operation"):
-                async with store._conn() as conn:
-                    first = conn.get_server_pid()
-                    raise asyncpg.InternalClientError(stuck)
+                await stuck_in_a_query()
             async with store._conn() as conn:
                 second = conn.get_server_pid()
                 assert await conn.fetchval("SELECT 1") == 1
         finally:
             await store.close()
-    assert second != first
+    assert second != pids[0]
