@@ -112,7 +112,9 @@ def search(
     repo: AuditRepository, query: AuditQuery, archives: Path | None = None
 ) -> Iterator[AuditEntry]:
     """Matching entries in seq order: from the archive files in ``archives`` (if given),
-    then from the live log."""
+    then from the live log. Call it inside ``repo.snapshot()``: an archive run that commits
+    between the list of archives and the last page of the live log would otherwise move
+    entries out of the live log after they were looked for there."""
     if archives is not None:
         for ref in repo.archives():
             path = archives / ref.file_name

@@ -146,7 +146,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
     repo = _open(config)
     try:
         query = AuditQuery(dossier_code=args.dossier_code)
-        entries = list(search(repo, query, config.audit.archive_dir))
+        with repo.snapshot():
+            entries = list(search(repo, query, config.audit.archive_dir))
     finally:
         repo.close()
     if not entries:
@@ -170,10 +171,11 @@ def _cmd_search(args: argparse.Namespace) -> int:
     repo = _open(config)
     try:
         found = []
-        for entry in search(repo, query, config.audit.archive_dir):
-            found.append(entry)
-            if len(found) >= args.limit:
-                break
+        with repo.snapshot():
+            for entry in search(repo, query, config.audit.archive_dir):
+                found.append(entry)
+                if len(found) >= args.limit:
+                    break
     finally:
         repo.close()
     if args.jsonl:
@@ -194,12 +196,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
             count = export_jsonl(repo, out, from_seq=first, to_seq=last, now=time.time())
         else:
             query = AuditQuery(since=_when(args.since), until=_when(args.until))
-            entries = (
-                e
-                for e in search(repo, query, config.audit.archive_dir)
-                if e.seq >= args.from_seq and (args.to_seq is None or e.seq <= args.to_seq)
-            )
-            count = export_csv(entries, out)
+            with repo.snapshot():
+                entries = (
+                    e
+                    for e in search(repo, query, config.audit.archive_dir)
+                    if e.seq >= args.from_seq and (args.to_seq is None or e.seq <= args.to_seq)
+                )
+                count = export_csv(entries, out)
     finally:
         repo.close()
         if args.out is not None:

@@ -22,6 +22,7 @@ from gateway.audit_archive import (
     AuditRepository,
     archive_old,
     archive_periodically,
+    search,
     verify_all,
 )
 from gateway.config import StoreConfig
@@ -102,6 +103,30 @@ def test_streams_read_in_pages(dsn: str, monkeypatch: pytest.MonkeyPatch) -> Non
         assert repo.entry_at(121) is None
     finally:
         repo.close()
+
+
+def test_a_search_in_a_snapshot_misses_nothing_archived_meanwhile(
+    dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``audit search`` reads the archive list, then the live log page by page; another
+    process archiving in between would move entries out of pages not read yet."""
+    monkeypatch.setattr(audit_pg, "PAGE", 7)
+    folder = tmp_path / "archive"
+    reader = PostgresAuditRepository(dsn)
+    try:
+        with reader.snapshot():
+            found = search(reader, AuditQuery(), folder)
+            first_page = [next(found) for _ in range(7)]
+            archiver = PostgresAuditRepository(dsn, writable=True)
+            try:
+                [path] = archive_old(archiver, folder, cutoff=1010.0, now=1010.0)
+            finally:
+                archiver.close()
+            rest = list(found)
+    finally:
+        reader.close()
+    assert path.exists()  # seq 1..21 left the live log while the search was on its first page
+    assert [e.seq for e in first_page + rest] == list(range(1, 121))
 
 
 def test_one_archiver_at_a_time_and_readers_never_wait(dsn: str, tmp_path: Path) -> None:
