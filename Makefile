@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint type unit check run simulate bench bench-audit bench-scale clean
+.PHONY: demo test lint type unit check run simulate bench bench-audit bench-scale bench-claim clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ lint: $(STAMP)
 
 type: $(STAMP)
 	$(BIN)/mypy
-	$(BIN)/mypy --strict tools/verify_audit.py bench/audit_verify.py bench/scale_out.py
+	$(BIN)/mypy --strict tools/verify_audit.py bench/audit_verify.py bench/scale_out.py bench/pg_claim.py
 
 unit: $(STAMP)
 	$(BIN)/pytest
@@ -42,6 +42,9 @@ bench-audit: $(STAMP)
 
 bench-scale: $(STAMP)
 	$(BIN)/python bench/scale_out.py
+
+bench-claim: $(STAMP)
+	$(BIN)/python bench/pg_claim.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var

@@ -39,6 +39,10 @@ from gateway.store.contract import Claimed, Outcome, OutcomeKind, Store
 
 log = structlog.get_logger("gateway.delivery")
 
+STORE_UPKEEP_S = 10.0
+"""How often the loop asks the store to keep its query statistics current (``maintain``):
+a backlog that arrives in a burst is planned for within seconds, not after the burst."""
+
 
 class DeliveryWorker:
     """One delivery loop over one store and one route."""
@@ -110,7 +114,7 @@ class DeliveryWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; the round in progress finishes first."""
         log.info("delivery_started", owner=self.owner)
-        last_rescue = self._clock()
+        last_rescue = last_upkeep = self._clock()
         store_down = False
         while not stop.is_set():
             try:
@@ -118,6 +122,9 @@ class DeliveryWorker:
                 if now - last_rescue >= self._config.lease_s / 2:
                     await self._store.release_expired(now, max_rescues=self._config.max_rescues)
                     last_rescue = now
+                if now - last_upkeep >= STORE_UPKEEP_S:
+                    await self._store.maintain()
+                    last_upkeep = now
                 busy = await self.run_once() > 0
                 if store_down:
                     store_down = False

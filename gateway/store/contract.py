@@ -215,6 +215,11 @@ class Store(Protocol):
         Return how many were handled."""
         ...
 
+    async def maintain(self) -> list[str]:
+        """Upkeep the delivery loop runs every few seconds: the engine keeps what its query
+        planner needs (table statistics) current; return the tables it refreshed."""
+        ...
+
     async def release(self, owner: str, now: float) -> int:
         """At a clean shutdown, return the leases ``owner`` still holds to the queue at once
         (audited ``lease_released``), so no process waits for them to expire. A call may have

@@ -123,6 +123,15 @@ CREATE INDEX audit_at ON audit (at);
 -- A derived inter-agency dossier the route does not sync (spec 1.5): its steps are skipped.
 ALTER TABLE dossiers ADD COLUMN not_synced BOOLEAN NOT NULL DEFAULT FALSE;
 """,
+    4: """
+-- The claim's ordering rule (gateway/store/outcomes.py STEP_MAY_GO_SQL) looks for an earlier
+-- queued record of the same dossier. This index answers it from the dossier's own entries
+-- whatever the statistics say: a plan made while the tables were empty, and kept because
+-- nothing analyzed them since (autovacuum off or behind), scanned every queued record for
+-- each candidate instead, and claims grew with the square of the backlog.
+CREATE INDEX records_queued_in_dossier ON records (dossier_code, kind, order_at, id)
+    WHERE state = 'queued';
+""",
 }
 
 LATEST = max(MIGRATIONS)

@@ -29,6 +29,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 import asyncpg
+import structlog
 from asyncpg.exceptions import DeadlockDetectedError, SerializationError
 from tenacity import (
     AsyncRetrying,
@@ -57,6 +58,7 @@ from gateway.store.pg_listener import Listener
 from gateway.store.pg_rows import CHANNEL, DEAD_COLUMNS, PgTx, dead_where
 
 T = TypeVar("T")
+log = structlog.get_logger("gateway.store")
 
 
 class PostgresStore:
@@ -201,6 +203,28 @@ class PostgresStore:
     async def release(self, owner: str, now: float) -> int:
         return await self._write(lambda tx: pg_delivery.release_owned(tx, owner, now))
 
+    async def maintain(self) -> list[str]:
+        """ANALYZE the queue tables whose statistics went stale, when autovacuum has not (it
+        may be off, or behind after a burst). Plans of the claim made without statistics
+        read every queued record (about 190 ms a claim with a 50,000-record backlog against
+        6 ms with them). One process does it at a time; the others skip."""
+        async with self._conn() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", STATS_LOCK):
+                return []
+            stale = await conn.fetch(
+                "SELECT relname FROM pg_stat_user_tables "
+                "WHERE relid = ANY(ARRAY['records'::regclass, 'dossiers'::regclass]) "
+                "AND n_mod_since_analyze > $1 + $2 * n_live_tup ORDER BY relname",
+                ANALYZE_AFTER_ROWS,
+                ANALYZE_AFTER_SHARE,
+            )
+            tables = [str(row[0]) for row in stale]
+            for table in tables:
+                await conn.execute(f"ANALYZE {table}")
+        if tables:
+            log.info("store_statistics_refreshed", tables=tables)
+        return tables
+
     # -- dead letters -----------------------------------------------------------------------
 
     async def dead_letters(self, where: DeadFilter, *, limit: int = 1000) -> list[DeadLetter]:
@@ -271,6 +295,13 @@ class PostgresStore:
         async with self._conn() as conn:
             return [tuple(row) for row in await conn.fetch(sql, *params)]
 
+
+STATS_LOCK = 0x64767373  # "dvss": the advisory lock key of the statistics upkeep
+ANALYZE_AFTER_ROWS = 500
+ANALYZE_AFTER_SHARE = 0.1
+"""A table is analyzed once more than ``ANALYZE_AFTER_ROWS`` plus this share of its rows
+changed since its last ANALYZE (autovacuum's own rule is 50 rows plus 10 %, so while it
+keeps up the gateway never has to)."""
 
 DRIVER_ERRORS = (
     OSError,

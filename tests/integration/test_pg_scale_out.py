@@ -94,6 +94,10 @@ async def test_three_processes_on_one_postgresql_deliver_fifty_thousand(tmp_path
             owners = await store.query(
                 "SELECT COUNT(DISTINCT detail::jsonb ->> 'owner') FROM audit WHERE event = 'leased'"
             )
+            analyzed = await store.query(
+                "SELECT COUNT(*) FROM pg_stat_user_tables "
+                "WHERE relname IN ('records', 'dossiers') AND last_analyze IS NOT NULL"
+            )
         finally:
             await store.close()
 
@@ -105,3 +109,4 @@ async def test_three_processes_on_one_postgresql_deliver_fifty_thousand(tmp_path
     assert counts["superseded"] >= 300
     assert owners[0][0] == PROCESSES  # every process delivered a share
     assert verify_chain(entries) is None
+    assert analyzed[0][0] == 2  # the daemons analyzed the queue tables (autovacuum may be off)

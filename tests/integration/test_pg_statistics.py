@@ -1,0 +1,68 @@
+"""The PostgreSQL store keeps the planner's statistics of its queue tables current itself,
+so claims stay cheap when autovacuum is off or behind (this machine's server runs with
+``autovacuum = off``, as some provincial servers do)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from gateway.intake import validate_for_portal
+from gateway.store.contract import Incoming
+from gateway.store.postgres import STATS_LOCK, PostgresStore
+from tests.factories import dossier
+from tests.pg import pg_database
+
+
+async def accept_dossiers(store: PostgresStore, count: int) -> None:
+    codes = [f"000.00.00.H56-261102-{i:05d}" for i in range(count)]
+    items = [Incoming("t", dossier(code), code) for code in codes]
+    await store.accept(items, now=1.0, validate=validate_for_portal)
+    async with store._conn() as conn:  # the pool's one connection: publish its counts now
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+
+
+async def analyzed(dsn: str) -> dict[str, bool]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT relname, last_analyze IS NOT NULL FROM pg_stat_user_tables "
+            "WHERE relname IN ('records', 'dossiers')"
+        )
+    finally:
+        await conn.close()
+    return {str(name): bool(done) for name, done in rows}
+
+
+async def test_the_queue_tables_are_analyzed_once_enough_of_them_changed() -> None:
+    async with pg_database() as dsn:
+        store = await PostgresStore.open(dsn, now=0.0, max_connections=1)
+        try:
+            await accept_dossiers(store, 100)
+            few = await store.maintain()  # 100 rows changed: below 500 plus 10 %
+            await accept_dossiers(store, 1000)
+            stale = await store.maintain()
+            again = await store.maintain()
+        finally:
+            await store.close()
+        after = await analyzed(dsn)
+    assert few == []
+    assert stale == ["dossiers", "records"]
+    assert again == []  # nothing changed since
+    assert after == {"dossiers": True, "records": True}
+
+
+async def test_one_process_refreshes_at_a_time_and_the_others_do_not_wait() -> None:
+    async with pg_database() as dsn:
+        store = await PostgresStore.open(dsn, now=0.0, max_connections=1)
+        other = await asyncpg.connect(dsn)
+        try:
+            await accept_dossiers(store, 1000)
+            async with other.transaction():
+                await other.execute("SELECT pg_advisory_xact_lock($1)", STATS_LOCK)
+                skipped = await store.maintain()
+            done = await store.maintain()
+        finally:
+            await other.close()
+            await store.close()
+    assert skipped == []
+    assert done == ["dossiers", "records"]
