@@ -141,10 +141,12 @@ async def migrate(conn: Any) -> list[int]:
     """Apply every missing migration on an asyncpg connection; return the versions applied."""
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
-        )
+        if await conn.fetchval("SELECT to_regclass('schema_migrations')") is None:
+            # only then: a role with rights on the rows but none to create may start
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+            )
         done = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
         applied = []
         for version in sorted(v for v in MIGRATIONS if v not in done):

@@ -4,13 +4,15 @@ so claims stay cheap when autovacuum is off or behind (this machine's server run
 
 from __future__ import annotations
 
+import uuid
+
 import asyncpg
 
 from gateway.intake import validate_for_portal
 from gateway.store.contract import Incoming
 from gateway.store.postgres import STATS_LOCK, PostgresStore
 from tests.factories import dossier
-from tests.pg import pg_database
+from tests.pg import ADMIN_DSN, pg_database
 
 
 async def accept_dossiers(store: PostgresStore, count: int) -> None:
@@ -66,3 +68,36 @@ async def test_one_process_refreshes_at_a_time_and_the_others_do_not_wait() -> N
             await store.close()
     assert skipped == []
     assert done == ["dossiers", "records"]
+
+
+async def test_a_gateway_role_that_does_not_own_the_tables_leaves_them_to_autovacuum() -> None:
+    """``db migrate`` run by the owner, the daemon connected as a role with rights on the
+    rows only: PostgreSQL would skip the ANALYZE with a warning, and the store would try
+    again every round, so it does not try."""
+    role = f"dvcgw_i4_role_{uuid.uuid4().hex[:8]}"
+    async with pg_database() as dsn:
+        owner = await PostgresStore.open(dsn, now=0.0, max_connections=1)
+        admin = await asyncpg.connect(dsn)
+        try:
+            await admin.execute(f"CREATE ROLE {role} LOGIN")
+            await admin.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+            await admin.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
+            await accept_dossiers(owner, 1000)
+            other = await PostgresStore.open(
+                dsn.replace("//postgres@", f"//{role}@"), now=0.0, max_connections=1
+            )
+            try:
+                by_other = await other.maintain()
+            finally:
+                await other.close()
+            by_owner = await owner.maintain()
+        finally:
+            await owner.close()
+            await admin.close()
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f"DROP ROLE IF EXISTS {role}")
+    finally:
+        await admin.close()
+    assert by_other == []
+    assert by_owner == ["dossiers", "records"]
