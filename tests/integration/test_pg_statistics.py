@@ -88,6 +88,11 @@ async def test_a_gateway_role_that_does_not_own_the_tables_leaves_them_to_autova
             )
             try:
                 by_other = await other.maintain()
+                code = "000.00.00.H56-261102-99999"  # and it works the queue as usual
+                receipts = await other.accept(
+                    [Incoming("t", dossier(code), code)], now=1.0, validate=validate_for_portal
+                )
+                claimed = await other.claim("w", 2000, now=2.0, lease_s=30.0)
             finally:
                 await other.close()
             by_owner = await owner.maintain()
@@ -101,3 +106,5 @@ async def test_a_gateway_role_that_does_not_own_the_tables_leaves_them_to_autova
         await admin.close()
     assert by_other == []
     assert by_owner == ["dossiers", "records"]
+    assert receipts[0].status == "accepted"
+    assert len(claimed) == 1001
