@@ -86,6 +86,8 @@ class PostgresStore:
             pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_connections)
             async with pool.acquire() as conn:
                 await pg_schema.migrate(conn)
+                if await conn.fetchval("SHOW autovacuum") == "off":
+                    log.warning("store_autovacuum_off", advice=AUTOVACUUM_ADVICE)
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreError(f"postgresql: {exc}") from exc
         return cls(pool, audit)
@@ -305,6 +307,11 @@ ANALYZE_AFTER_SHARE = 0.1
 """A table is analyzed once more than ``ANALYZE_AFTER_ROWS`` plus this share of its rows
 changed since its last ANALYZE (autovacuum's own rule is 50 rows plus 10 %, so while it
 keeps up the gateway never has to)."""
+
+AUTOVACUUM_ADVICE = (
+    "nothing clears the dead rows every lease and completion leaves in records and dossiers: "
+    "turn autovacuum on, or schedule VACUUM ANALYZE of the gateway's tables"
+)
 
 DRIVER_ERRORS = (
     OSError,

@@ -4,10 +4,13 @@ so claims stay cheap when autovacuum is off or behind (this machine's server run
 
 from __future__ import annotations
 
+import io
+import json
 import uuid
 
 import asyncpg
 
+from gateway import logs
 from gateway.intake import validate_for_portal
 from gateway.store.contract import Incoming
 from gateway.store.postgres import STATS_LOCK, PostgresStore
@@ -108,3 +111,20 @@ async def test_a_gateway_role_that_does_not_own_the_tables_leaves_them_to_autova
     assert by_owner == ["dossiers", "records"]
     assert receipts[0].status == "accepted"
     assert len(claimed) == 1001
+
+
+async def test_a_server_without_autovacuum_is_named_at_start() -> None:
+    stream = io.StringIO()
+    logs.configure("json", "INFO", stream=stream)
+    try:
+        async with pg_database() as dsn:
+            store = await PostgresStore.open(dsn, now=0.0, max_connections=1)
+            try:
+                async with store._conn() as conn:
+                    setting = await conn.fetchval("SHOW autovacuum")
+            finally:
+                await store.close()
+    finally:
+        logs.reset()
+    events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+    assert events.count("store_autovacuum_off") == (1 if setting == "off" else 0)
