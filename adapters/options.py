@@ -27,15 +27,15 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from gateway.config.typed_input import build
 from gateway.errors import ConfigError, Problem
-from gateway.typed_input import build
 
 T = TypeVar("T")
 
 
 def parse_options(cls: type[T], options: Mapping[str, Any] | None) -> T:
     """Build ``cls`` from the adapter's options; raise ``ConfigError`` listing every problem
-    (the same reading as the gateway's own configuration, :mod:`gateway.typed_input`)."""
+    (the same reading as the gateway's own configuration, :mod:`gateway.config.typed_input`)."""
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")  # pragma: no cover - a programming error
     problems: list[Problem] = []

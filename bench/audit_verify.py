@@ -26,7 +26,8 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
-from gateway.audit import (
+from gateway.audit.archive import export_jsonl, verify_all
+from gateway.audit.chain import (
     AuditEntry,
     AuditPolicy,
     ChainHead,
@@ -35,10 +36,9 @@ from gateway.audit import (
     chain_hash,
     verify_log,
 )
-from gateway.audit_archive import export_jsonl, verify_all
-from gateway.audit_keys import Checkpoint, Signer, public_key_b64
-from gateway.store.audit_sqlite import SqliteAuditRepository
-from gateway.store.schema import SCHEMA
+from gateway.audit.keys import Checkpoint, Signer, public_key_b64
+from gateway.store.sqlite.audit import SqliteAuditRepository
+from gateway.store.sqlite.schema import SCHEMA
 
 ROOT = Path(__file__).parents[1]
 

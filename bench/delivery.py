@@ -32,16 +32,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.factor
 import asyncpg
 from aiohttp import web
 
-from gateway.config import DeliveryConfig, PortalConfig
-from gateway.delivery import DeliveryWorker
-from gateway.intake import validate_for_portal
+from gateway.config.schema import DeliveryConfig, PortalConfig
+from gateway.delivery.worker import DeliveryWorker
 from gateway.model import DossierStatus
 from gateway.routes.dvcqg_rest import DvcqgRestRoute
 from gateway.simulator.portal import SimulatorSettings, create_app
+from gateway.sources.intake import validate_for_portal
 from gateway.store.contract import Incoming, Outcome, OutcomeKind
 from gateway.store.engines import AnyStore
-from gateway.store.postgres import PostgresStore
-from gateway.store.sqlite import SqliteStore
+from gateway.store.postgres.store import PostgresStore
+from gateway.store.sqlite.store import SqliteStore
 from tests.factories import dossier, step
 
 

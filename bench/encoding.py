@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from gateway.contract_check import check_message
 from gateway.encoders import xroad_soap
+from gateway.encoders.contract_check import check_message
 from gateway.encoders.dvcqg_json import encode_dossier, envelope
+from gateway.encoders.wsdl import SOAP_ENV, codec, parse_xml
 from gateway.model import PORTAL_TZ, Dossier
 from gateway.simulator.onestop import generate_feed
-from gateway.wsdl import SOAP_ENV, codec, parse_xml
 
 MEMBER = xroad_soap.XRoadMember("VN", "GOV", "000.00.00.H56", "motcua")
 PROVIDER = xroad_soap.XRoadMember("VN", "GOV", "000.00.00.G22", "vpcpdvcprovider")

@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.factories, tests.pg
 
-from gateway.intake import validate_for_portal
 from gateway.logs import configure
+from gateway.sources.intake import validate_for_portal
 from gateway.store.contract import Incoming, Outcome, OutcomeKind
-from gateway.store.pg_delivery import CLAIM_SQL
-from gateway.store.postgres import PostgresStore
+from gateway.store.postgres.delivery import CLAIM_SQL
+from gateway.store.postgres.store import PostgresStore
 from tests.factories import dossier, step
 from tests.pg import pg_database
 

@@ -28,15 +28,15 @@ sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/ holds the data buil
 from adapters import registry
 from gateway import logs
 from gateway.canonical import record_to_json
-from gateway.config import FileDropConfig
-from gateway.intake import validate_for_portal
+from gateway.config.schema import FileDropConfig
 from gateway.sources.file_drop import FileDropSource
 from gateway.sources.file_formats import parse_records
+from gateway.sources.intake import validate_for_portal
 from gateway.sources.pulling import jsonable, translate_batch
 from gateway.sources.sql_poll import SqlPollSource
 from gateway.sources.vendor_db import open_vendor_db
 from gateway.store.contract import Incoming, Rejected
-from gateway.store.sqlite import SqliteStore
+from gateway.store.sqlite.store import SqliteStore
 from tests.factories import dossier
 from tests.vendor_databases import COLUMNS, T0, VendorDatabase, row, vendor_database
 

@@ -24,18 +24,19 @@ import structlog
 from aiohttp import web
 
 from adapters import registry
-from gateway.audit import AuditPolicy, policy_from_config, seal_periodically
-from gateway.audit_archive import archive_periodically
-from gateway.backpressure import Backpressure
-from gateway.config import GatewayConfig, load_config
-from gateway.delivery import DeliveryWorker
+from gateway.audit.archive import archive_periodically
+from gateway.audit.chain import AuditPolicy, policy_from_config, seal_periodically
+from gateway.config.loading import load_config
+from gateway.config.schema import GatewayConfig
+from gateway.delivery.worker import DeliveryWorker
 from gateway.errors import ConfigError
-from gateway.intake import Intake, IntakeSource, portal_validator
 from gateway.routes.router import build_router
-from gateway.sources import build_pull_sources
+from gateway.sources.backpressure import Backpressure
+from gateway.sources.configured import build_pull_sources
+from gateway.sources.intake import Intake, IntakeSource, portal_validator
 from gateway.sources.pulling import PullLoop
 from gateway.store.engines import AnyStore, open_audit_repository, open_store
-from gateway.store.postgres import PostgresStore
+from gateway.store.postgres.store import PostgresStore
 
 log = structlog.get_logger("gateway.app")
 
@@ -192,7 +193,7 @@ async def _retention(
     """Move old audit entries to archive files every ``audit.archive_every_s`` (0: never).
 
     On PostgreSQL every process sharing the database runs this. The writable repository holds
-    the database's one archive lock for the whole run (see ``gateway/store/audit_pg.py``), so
+    the database's one archive lock for the whole run (see ``gateway/store/postgres/audit.py``), so
     two processes never archive the same range: the one that finds the lock taken skips the
     round. The processes must share one ``audit.archive_dir``, where the files are found."""
     if config.audit.archive_every_s <= 0:
@@ -229,7 +230,10 @@ async def reload(gateway: Gateway, path: Path) -> bool:
         for name in ("store", "logging")
         if getattr(config, name) != getattr(gateway.config, name)
     ]
-    if (config.intake.host, config.intake.port) != (gateway.config.intake.host, gateway.port):
+    if (config.intake.host, config.intake.port) != (
+        gateway.config.intake.host,
+        gateway.port,
+    ):
         fixed.append("intake.host/port")
     if fixed:
         log.warning("reload_needs_restart", sections=fixed)

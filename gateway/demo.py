@@ -31,10 +31,10 @@ from rich.table import Table
 
 from gateway import logs
 from gateway.app import running
-from gateway.audit_archive import verify_all
-from gateway.audit_keys import Signer, public_key_b64
+from gateway.audit.archive import verify_all
+from gateway.audit.keys import Signer, public_key_b64
 from gateway.canonical import record_from_json
-from gateway.config import (
+from gateway.config.schema import (
     AuditConfig,
     DeliveryConfig,
     GatewayConfig,
@@ -54,8 +54,8 @@ from gateway.encoders.dvcqg_json import encode_dossier, encode_step
 from gateway.model import PORTAL_TZ, Dossier, ProgressStep
 from gateway.simulator.onestop import generate_feed, to_json_records
 from gateway.simulator.portal import SimulatorSettings, create_app
-from gateway.store.audit_sqlite import SqliteAuditRepository
 from gateway.store.engines import AnyStore
+from gateway.store.sqlite.audit import SqliteAuditRepository
 
 PUSH_CHUNK = 250
 DRAIN_TIMEOUT_S = 300.0

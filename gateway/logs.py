@@ -2,7 +2,7 @@
 
 structlog renders every event; the standard library's loggers (aiohttp, zeep, the simulator)
 go through the same processors and the same renderer, so one process writes one format and
-every line, whoever wrote it, passes the one masking point (:mod:`gateway.masking`).
+every line, whoever wrote it, passes the one masking point (:mod:`gateway.audit.masking`).
 Per-record context (``ma_ho_so``, ``route``, ``attempt``) is bound with
 ``structlog.contextvars`` by the delivery worker, so lines written by a route or by a library
 while it handles a record carry that context too.
@@ -16,7 +16,7 @@ from typing import Literal, TextIO
 
 import structlog
 
-from gateway.masking import mask_event_dict
+from gateway.audit.masking import mask_event_dict
 
 QUIET_LOGGERS = {
     "aiohttp.access": logging.WARNING,

@@ -10,12 +10,12 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from types import ModuleType
 
-from gateway.audit import AuditPolicy
-from gateway.audit_keys import Signer
-from gateway.intake import validate_for_portal
+from gateway.audit.chain import AuditPolicy
+from gateway.audit.keys import Signer
+from gateway.sources.intake import validate_for_portal
 from gateway.store.contract import Incoming
-from gateway.store.postgres import PostgresStore
-from gateway.store.sqlite import SqliteStore
+from gateway.store.postgres.store import PostgresStore
+from gateway.store.sqlite.store import SqliteStore
 from tests.factories import dossier
 
 ROOT = Path(__file__).parents[1]

@@ -20,7 +20,7 @@ import aiomysql
 import asyncpg
 import pytest
 
-from gateway.config import SqlPollConfig
+from gateway.config.schema import SqlPollConfig
 
 PG_ADMIN = os.environ.get("DVCGW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}

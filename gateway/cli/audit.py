@@ -18,8 +18,7 @@ from typing import IO
 from rich.console import Console
 from rich.table import Table
 
-from gateway.audit import AuditEntry
-from gateway.audit_archive import (
+from gateway.audit.archive import (
     AuditQuery,
     AuditRepository,
     archive_old,
@@ -29,8 +28,10 @@ from gateway.audit_archive import (
     search,
     verify_all,
 )
-from gateway.audit_keys import Signer, load_public_keys, public_key_b64
-from gateway.config import GatewayConfig, load_config
+from gateway.audit.chain import AuditEntry
+from gateway.audit.keys import Signer, load_public_keys, public_key_b64
+from gateway.config.loading import load_config
+from gateway.config.schema import GatewayConfig
 from gateway.store.engines import open_audit_repository
 
 VN = timezone(timedelta(hours=7))

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 import structlog
 
 from gateway import logs
-from gateway.config import ROUTE_NAMES, GatewayConfig, load_config
+from gateway.config.loading import load_config
+from gateway.config.schema import ROUTE_NAMES, GatewayConfig
 
 log = structlog.get_logger("gateway.cli")
 
@@ -71,9 +72,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
     from gateway.app import build_sources  # noqa: PLC0415 - loads adapters only when asked
-    from gateway.audit import policy_from_config  # noqa: PLC0415
-    from gateway.mappings import load_tables  # noqa: PLC0415
-    from gateway.sources import check_pull_sources  # noqa: PLC0415
+    from gateway.audit.chain import policy_from_config  # noqa: PLC0415
+    from gateway.config.mappings import load_tables  # noqa: PLC0415
+    from gateway.sources.configured import check_pull_sources  # noqa: PLC0415
 
     config = load_config(args.config)
     build_sources(config)

@@ -9,10 +9,11 @@ import asyncio
 import time
 from pathlib import Path
 
-from gateway.config import load_config
-from gateway.store import pg_schema, schema
+from gateway.config.loading import load_config
 from gateway.store.engines import open_store
-from gateway.store.postgres import PostgresStore
+from gateway.store.postgres import schema as pg_schema
+from gateway.store.postgres.store import PostgresStore
+from gateway.store.sqlite import schema
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

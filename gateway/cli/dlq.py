@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from gateway.config import load_config
+from gateway.config.loading import load_config
 from gateway.model import PORTAL_TZ
 from gateway.store.contract import DeadFilter, DeadLetter
 from gateway.store.engines import AnyStore, open_store

@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from adapters import registry
-from gateway.config import ROUTE_NAMES, GatewayConfig, RouteName, load_config
-from gateway.config_rules import route_problems
-from gateway.contract_check import check_message
+from gateway.config.loading import load_config
+from gateway.config.mappings import load_tables
+from gateway.config.rules import route_problems
+from gateway.config.schema import ROUTE_NAMES, GatewayConfig, RouteName
+from gateway.encoders.contract_check import check_message
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
 from gateway.errors import ConfigError, TranslationError
-from gateway.mappings import load_tables
 from gateway.model import Dossier, ProgressStep, Record, Result, apply_result
 from gateway.routes.lgsp import access_token_header
 from gateway.routes.xroad_rest import forward_headers, forward_url

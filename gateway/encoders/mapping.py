@@ -3,7 +3,7 @@
 A one-stop system often keeps its own procedure codes (``2.000477.000.00.00.H56`` where the
 portal wants ``1.000477``) and its own agency codes; the portal knows only ``MaTTHC`` and
 ``MaDinhDanh`` (spec §4.1, §3.3, §11). The tables are data, loaded by
-:mod:`gateway.mappings`; this module applies them. A code that is already a DVCQG code of
+:mod:`gateway.config.mappings`; this module applies them. A code that is already a DVCQG code of
 the table (a value) passes unchanged; a code that is neither a key nor a value is an error
 naming the table to extend, and the record is quarantined.
 """

@@ -5,7 +5,7 @@ JSON encoder (:mod:`gateway.encoders.dvcqg_json`), so one contract check covers 
 this module adds the X-Road header block (§1.4): ``client``, ``service`` (whose
 ``serviceCode`` is the operation), a fresh ``id`` per attempt (given by the caller, who owns
 the randomness), ``issue`` = the business key (``MaHoSo``), ``protocolVersion`` 4.0.
-The envelope itself is built by zeep from the contract WSDL in :mod:`gateway.wsdl`.
+The envelope itself is built by zeep from the contract WSDL in :mod:`gateway.encoders.wsdl`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ when the portal reports it expired (once per call). Create-or-update follows spe
 ``portal.create_strategy`` says: ``insert-then-update`` (strategy b: a dossier the portal is
 not known to hold goes with ``isUpdating = "False"``; if the portal answers "đã tồn tại" it
 is sent again as an update) or ``look-up-first`` (strategy a: ``TraCuuHoSo`` decides).
-Every request body is checked against its contract (:mod:`gateway.contract_check`) before
+Every request body is checked against its contract (:mod:`gateway.encoders.contract_check`) before
 it is sent; a violation is a :class:`~gateway.errors.TranslationError` (quarantine).
 
 The X-Road REST forward and LGSP routes reuse this class: they change where a path is sent
@@ -29,9 +29,9 @@ from typing import Any
 import aiohttp
 import structlog
 
-from gateway.audit_attempts import note_request
-from gateway.config import PortalConfig
-from gateway.contract_check import check_message
+from gateway.audit.attempts import note_request
+from gateway.config.schema import PortalConfig
+from gateway.encoders.contract_check import check_message
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
 from gateway.errors import (
     PermanentDeliveryError,

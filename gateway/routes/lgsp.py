@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 import structlog
 
-from gateway.config import LgspConfig, PortalConfig
+from gateway.config.schema import LgspConfig, PortalConfig
 from gateway.errors import RetryableDeliveryError
 from gateway.routes.dvcqg_rest import DvcqgRestRoute
 

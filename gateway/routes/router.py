@@ -18,10 +18,10 @@ from typing import Any
 
 import structlog
 
-from gateway.config import GatewayConfig
+from gateway.config.mappings import load_tables
+from gateway.config.schema import GatewayConfig
 from gateway.encoders.mapping import MappingTables
 from gateway.errors import TranslationError
-from gateway.mappings import load_tables
 from gateway.model import Dossier, ProgressStep
 from gateway.routes.contract import NOT_SYNCED, PortalLookup, Route, Sent
 from gateway.routes.dvcqg_rest import DvcqgRestRoute

@@ -20,7 +20,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from gateway.config import PortalConfig, XRoadRestConfig
+from gateway.config.schema import PortalConfig, XRoadRestConfig
 from gateway.routes.dvcqg_rest import DvcqgRestRoute, Json
 from gateway.routes.xroad_faults import fault_error
 

@@ -23,17 +23,17 @@ from typing import Any
 import aiohttp
 import structlog
 
-from gateway.audit_attempts import note_request
-from gateway.config import PortalConfig, XRoadSoapConfig
-from gateway.contract_check import check_message
+from gateway.audit.attempts import note_request
+from gateway.config.schema import PortalConfig, XRoadSoapConfig
 from gateway.encoders import xroad_soap
+from gateway.encoders.contract_check import check_message
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
+from gateway.encoders.wsdl import SoapCodec, SoapFault, codec
 from gateway.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from gateway.model import Dossier, ProgressStep
 from gateway.routes.contract import Sent
 from gateway.routes.dvcqg_rest import parse_error_code
 from gateway.routes.xroad_faults import fault_error
-from gateway.wsdl import SoapCodec, SoapFault, codec
 
 log = structlog.get_logger("gateway.routes.xroad_soap")
 

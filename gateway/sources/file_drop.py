@@ -30,7 +30,7 @@ from pathlib import Path
 import structlog
 
 from adapters.contract import Adapter
-from gateway.config import FileDropConfig
+from gateway.config.schema import FileDropConfig
 from gateway.errors import SourceError
 from gateway.sources.file_formats import FileFormatError, parse_records
 from gateway.sources.pulling import Batch, translate_batch

@@ -27,7 +27,7 @@ from typing import Any
 import structlog
 
 from adapters.contract import Adapter
-from gateway.config import SqlPollConfig
+from gateway.config.schema import SqlPollConfig
 from gateway.errors import SourceError
 from gateway.sources.pulling import commit_batch, jsonable
 from gateway.sources.vendor_db import Row, VendorDb

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 import aiomysql
 import asyncpg
 
-from gateway.config import SqlPollConfig
+from gateway.config.schema import SqlPollConfig
 from gateway.errors import ConfigError, Problem, SourceError
 
 PARAMS = ("after_ts", "after_id", "limit")

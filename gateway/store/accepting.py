@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.audit.masking import mask_text
 from gateway.canonical import record_from_json, record_to_json
 from gateway.errors import TranslationError
-from gateway.masking import mask_text
 from gateway.model import Dossier, ProgressStep, Record, Result, apply_result
 from gateway.store.contract import Incoming, Receipt, Rejected, State, Validate, is_backwards
 

@@ -163,7 +163,7 @@ class Outcome:
     """SHA-256 of the exact bytes sent; empty when nothing was sent."""
     request_body: str = ""
     """The request as sent, personal data masked, only this record's items of a call that
-    carried several (``gateway.audit_attempts.DescribedRequest.body_for``)."""
+    carried several (``gateway.audit.attempts.DescribedRequest.body_for``)."""
     request_items: int | None = 1
     """How many records the call carried (None when the body does not say: not JSON)."""
     not_synced: bool = False

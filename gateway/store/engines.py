@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from gateway.audit import AuditPolicy
-from gateway.audit_archive import AuditRepository
-from gateway.config import StoreConfig
-from gateway.store.audit_pg import PostgresAuditRepository
-from gateway.store.audit_sqlite import SqliteAuditRepository
-from gateway.store.postgres import PostgresStore
-from gateway.store.sqlite import SqliteStore
+from gateway.audit.archive import AuditRepository
+from gateway.audit.chain import AuditPolicy
+from gateway.config.schema import StoreConfig
+from gateway.store.postgres.audit import PostgresAuditRepository
+from gateway.store.postgres.store import PostgresStore
+from gateway.store.sqlite.audit import SqliteAuditRepository
+from gateway.store.sqlite.store import SqliteStore
 
 AnyStore = SqliteStore | PostgresStore
 

@@ -2,7 +2,7 @@
 outcome states and audit details.
 
 (Accepting is decided in :mod:`.accepting`; an attempt's entries in
-:func:`gateway.audit_attempts.attempt_entries`.)
+:func:`gateway.audit.attempts.attempt_entries`.)
 """
 
 from __future__ import annotations

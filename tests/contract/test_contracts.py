@@ -13,12 +13,12 @@ from jsonschema import Draft7Validator
 
 import contracts
 from contracts.generate import outputs
-from gateway.contract_check import check_message, looks_like_mojibake
+from gateway.encoders.contract_check import check_message, looks_like_mojibake
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
+from gateway.encoders.wsdl import UnsafeXmlError, parse_xml
 from gateway.errors import TranslationError
 from gateway.model import PORTAL_TZ, Dossier, DossierStatus, ProgressStep
 from gateway.simulator.onestop import generate_feed
-from gateway.wsdl import UnsafeXmlError, parse_xml
 from tests import factories
 
 JSON_SAMPLES = [p for p in contracts.samples() if p.suffix == ".json"]

@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import contracts
-from gateway.contract_check import check_message
 from gateway.encoders import xroad_soap
+from gateway.encoders.contract_check import check_message
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
+from gateway.encoders.wsdl import SOAP_ENV, codec, parse_xml
 from gateway.model import (
     PORTAL_TZ,
     ApplicantType,
@@ -33,7 +34,6 @@ from gateway.model import (
     Supplement,
 )
 from gateway.simulator.contracts import body_schema
-from gateway.wsdl import SOAP_ENV, codec, parse_xml
 
 FAST = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True

@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from adapters import registry
-from gateway.config import FileDropConfig, SqlPollConfig
-from gateway.intake import validate_for_portal
+from gateway.config.schema import FileDropConfig, SqlPollConfig
 from gateway.sources.file_drop import FileDropSource
+from gateway.sources.intake import validate_for_portal
 from gateway.sources.pulling import PullSource
 from gateway.sources.sql_poll import SqlPollSource
 from gateway.sources.vendor_db import open_vendor_db
 from gateway.store.contract import Incoming, Receipt, Rejected
-from gateway.store.sqlite import SqliteStore
+from gateway.store.sqlite.store import SqliteStore
 
 
 class KillingStore:

@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from gateway.audit_keys import public_key_b64
+from gateway.audit.keys import public_key_b64
 from gateway.cli import main
 from tests.audit_support import EVERY, SIGNER, make_log, make_pg_log, run_standalone
 from tests.pg import SharedDatabase
@@ -181,7 +181,7 @@ def test_archive_then_verify_then_tamper(
 
 
 def test_keygen_prints_a_usable_pair(capsys: pytest.CaptureFixture[str]) -> None:
-    from gateway.audit_keys import Signer, load_public_key
+    from gateway.audit.keys import Signer, load_public_key
 
     code, out = run(capsys, "audit", "keygen")
     assert code == 0

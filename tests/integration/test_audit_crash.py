@@ -16,9 +16,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.audit_archive import verify_all
+from gateway.audit.archive import verify_all
 from gateway.simulator.portal import PortalState
-from gateway.store.audit_sqlite import SqliteAuditRepository
+from gateway.store.sqlite.audit import SqliteAuditRepository
 from tests.audit_support import PRIVATE, SIGNER
 from tests.daemons import free_port, start_daemon
 from tests.integration.test_daemon_crash import (

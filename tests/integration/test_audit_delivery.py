@@ -19,14 +19,14 @@ import pytest
 from aiohttp import web
 
 from gateway import logs
-from gateway.audit import AuditEntry, verify_log
-from gateway.config import DeliveryConfig, PortalConfig, RetryConfig
-from gateway.delivery import DeliveryWorker
-from gateway.intake import validate_for_portal
+from gateway.audit.chain import AuditEntry, verify_log
+from gateway.config.schema import DeliveryConfig, PortalConfig, RetryConfig
+from gateway.delivery.worker import DeliveryWorker
 from gateway.routes.dvcqg_rest import DvcqgRestRoute
 from gateway.simulator.portal import SimulatorSettings, create_app
+from gateway.sources.intake import validate_for_portal
 from gateway.store.contract import Incoming
-from gateway.store.sqlite import SqliteStore
+from gateway.store.sqlite.store import SqliteStore
 from tests.audit_support import SIGNER, policy
 from tests.factories import dossier
 

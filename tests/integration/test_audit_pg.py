@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 import structlog
 
-from gateway.audit_archive import (
+from gateway.audit.archive import (
     ArchiveRef,
     AuditQuery,
     AuditRepository,
@@ -25,12 +25,12 @@ from gateway.audit_archive import (
     search,
     verify_all,
 )
-from gateway.config import StoreConfig
+from gateway.config.schema import StoreConfig
 from gateway.errors import ArchiveBusyError, StoreError
-from gateway.store import audit_pg
-from gateway.store.audit_pg import PostgresAuditRepository
 from gateway.store.engines import open_audit_repository
-from gateway.store.postgres import PostgresStore
+from gateway.store.postgres import audit as audit_pg
+from gateway.store.postgres.audit import PostgresAuditRepository
+from gateway.store.postgres.store import PostgresStore
 from tests.audit_support import EVERY, SIGNER, fill, make_pg_log, policy
 from tests.pg import SharedDatabase
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from gateway.audit import AuditEntry, Finding, VerifyReport, canonical_bytes, chain_hash
-from gateway.audit_archive import archive_old, archive_periodically, export_jsonl, verify_all
-from gateway.audit_keys import public_key_b64
+from gateway.audit.archive import archive_old, archive_periodically, export_jsonl, verify_all
+from gateway.audit.chain import AuditEntry, Finding, VerifyReport, canonical_bytes, chain_hash
+from gateway.audit.keys import public_key_b64
 from gateway.errors import ArchiveBusyError
-from gateway.store.audit_sqlite import SqliteAuditRepository
+from gateway.store.sqlite.audit import SqliteAuditRepository
 from tests.audit_support import EVERY, ROOT, SIGNER, copy_log, make_log, run_standalone
 
 PUBLIC = public_key_b64(SIGNER.public)
@@ -65,7 +65,7 @@ def test_the_untouched_log_verifies_with_signatures(pristine: Path) -> None:
 
 
 def test_a_wrong_public_key_is_caught(pristine: Path) -> None:
-    from gateway.audit_keys import Signer
+    from gateway.audit.keys import Signer
 
     other, _ = Signer.generate()
     repo = SqliteAuditRepository(pristine)
@@ -361,11 +361,11 @@ async def test_the_daemon_archives_on_its_own(pristine: Path, tmp_path: Path) ->
 
 
 async def test_a_key_rotation_verifies_with_both_public_keys(tmp_path: Path) -> None:
-    from gateway.audit import AuditPolicy
-    from gateway.audit_keys import Signer
-    from gateway.intake import validate_for_portal
+    from gateway.audit.chain import AuditPolicy
+    from gateway.audit.keys import Signer
+    from gateway.sources.intake import validate_for_portal
     from gateway.store.contract import Incoming
-    from gateway.store.sqlite import SqliteStore
+    from gateway.store.sqlite.store import SqliteStore
     from tests.factories import dossier
 
     old, new = Signer.generate()[0], Signer.generate()[0]

@@ -19,11 +19,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from gateway.audit import verify_chain
+from gateway.audit.chain import verify_chain
 from gateway.canonical import record_to_json
 from gateway.model import DossierStatus
 from gateway.simulator.portal import STATE_KEY, PortalState, SimulatorSettings, create_app
-from gateway.store.sqlite import SqliteStore
+from gateway.store.sqlite.store import SqliteStore
 from tests.daemons import free_port, start_daemon, wait_for_intake
 from tests.factories import dossier, step
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.config import DeliveryConfig
-from gateway.delivery import DeliveryWorker
+from gateway.config.schema import DeliveryConfig
+from gateway.delivery.worker import DeliveryWorker
 from gateway.errors import PermanentDeliveryError, RetryableDeliveryError
-from gateway.intake import validate_for_portal
 from gateway.model import Dossier, ProgressStep
 from gateway.routes.contract import Sent
+from gateway.sources.intake import validate_for_portal
 from gateway.store.contract import Incoming
-from gateway.store.sqlite import SqliteStore
+from gateway.store.sqlite.store import SqliteStore
 from tests.factories import dossier
 
 

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from gateway.app import Gateway, running
 from gateway.canonical import record_to_json
-from gateway.config import (
+from gateway.config.schema import (
     DeliveryConfig,
     GatewayConfig,
     IntakeConfig,

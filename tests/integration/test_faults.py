@@ -18,15 +18,15 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from gateway.config import BreakerConfig, DeliveryConfig, PortalConfig, RetryConfig
-from gateway.delivery import DeliveryWorker
-from gateway.intake import validate_for_portal
+from gateway.config.schema import BreakerConfig, DeliveryConfig, PortalConfig, RetryConfig
+from gateway.delivery.worker import DeliveryWorker
 from gateway.model import DossierStatus
 from gateway.routes.dvcqg_rest import DvcqgRestRoute
 from gateway.simulator.faults import FAULTS_KEY, Faults
 from gateway.simulator.portal import STATE_KEY, PortalState, SimulatorSettings, create_app
+from gateway.sources.intake import validate_for_portal
 from gateway.store.contract import Incoming
-from gateway.store.sqlite import SqliteStore
+from gateway.store.sqlite.store import SqliteStore
 from tests.factories import dossier, step
 
 AGENCY_BREAKER = "dvcqg-rest/000.00.00.H56"

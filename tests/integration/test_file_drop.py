@@ -15,10 +15,10 @@ import pytest
 
 from adapters import registry
 from gateway.canonical import record_to_json
-from gateway.config import FileDropConfig
-from gateway.intake import validate_for_portal
+from gateway.config.schema import FileDropConfig
 from gateway.sources.file_drop import FileDropSource
-from gateway.store.sqlite import SqliteStore
+from gateway.sources.intake import validate_for_portal
+from gateway.store.sqlite.store import SqliteStore
 from tests.factories import dossier, step
 from tests.unit.test_adapter_conformance import LEGACY_OPTIONS
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit import verify_chain
-from gateway.store.sqlite import SqliteStore
+from gateway.audit.chain import verify_chain
+from gateway.store.sqlite.store import SqliteStore
 from tests.daemons import (
     complete,
     feed,

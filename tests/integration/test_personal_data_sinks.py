@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.masking import mask_text, mask_value
+from gateway.audit.masking import mask_text, mask_value
 from tests.factories import dossier
 from tests.sinks import sinks_under
 

@@ -17,13 +17,13 @@ import pytest
 from gateway import logs
 from gateway.app import running
 from gateway.canonical import record_to_json
-from gateway.config import StoreConfig
+from gateway.config.schema import StoreConfig
 from gateway.demo import demo_config
 from gateway.errors import StoreError
-from gateway.intake import validate_for_portal
+from gateway.sources.intake import validate_for_portal
 from gateway.store.contract import Incoming
-from gateway.store.pg_rows import PgTx
-from gateway.store.postgres import PostgresStore
+from gateway.store.postgres.rows import PgTx
+from gateway.store.postgres.store import PostgresStore
 from tests.factories import dossier, step
 from tests.integration.test_end_to_end import Portal, drained, portal, push  # noqa: F401
 from tests.pg import pg_database

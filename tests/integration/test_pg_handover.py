@@ -16,8 +16,8 @@ from pathlib import Path
 
 import aiohttp
 
-from gateway.audit import verify_chain
-from gateway.store.postgres import PostgresStore
+from gateway.audit.chain import verify_chain
+from gateway.store.postgres.store import PostgresStore
 from tests.daemons import (
     complete,
     feed,

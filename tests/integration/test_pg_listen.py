@@ -10,9 +10,9 @@ import json
 import asyncpg
 
 from gateway import logs
-from gateway.intake import validate_for_portal
+from gateway.sources.intake import validate_for_portal
 from gateway.store.contract import Incoming
-from gateway.store.postgres import PostgresStore
+from gateway.store.postgres.store import PostgresStore
 from tests.factories import dossier
 from tests.pg import pg_database
 

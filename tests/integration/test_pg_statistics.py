@@ -11,9 +11,9 @@ import uuid
 import asyncpg
 
 from gateway import logs
-from gateway.intake import validate_for_portal
+from gateway.sources.intake import validate_for_portal
 from gateway.store.contract import Incoming
-from gateway.store.postgres import STATS_LOCK, PostgresStore
+from gateway.store.postgres.store import STATS_LOCK, PostgresStore
 from tests.factories import dossier
 from tests.pg import ADMIN_DSN, pg_database
 

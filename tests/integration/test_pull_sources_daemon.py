@@ -14,7 +14,8 @@ import pytest
 from gateway.app import running
 from gateway.canonical import record_to_json
 from gateway.cli import main
-from gateway.config import FileDropConfig, SourcesConfig, parse_config
+from gateway.config.loading import parse_config
+from gateway.config.schema import FileDropConfig, SourcesConfig
 from gateway.errors import ConfigError
 from tests.factories import dossier
 from tests.integration.test_end_to_end import Portal, drained, gateway_config, portal

@@ -10,7 +10,7 @@ import aiohttp
 
 from gateway.app import reload, running
 from gateway.canonical import record_to_json
-from gateway.config import load_config
+from gateway.config.loading import load_config
 from tests.factories import dossier
 
 

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from gateway.app import running
 from gateway.canonical import record_to_json
-from gateway.config import (
+from gateway.config.schema import (
     DeliveryConfig,
     GatewayConfig,
     MappingsConfig,

@@ -9,11 +9,11 @@ import pytest
 from aiohttp import web
 from lxml import etree
 
-from gateway.config import XRoadMemberConfig, XRoadSoapConfig
+from gateway.config.schema import XRoadMemberConfig, XRoadSoapConfig
 from gateway.encoders.dvcqg_json import encode_dossier, envelope
+from gateway.encoders.wsdl import SOAP_ENV, XROAD_NS, parse_xml
 from gateway.routes.xroad_soap import NO_SESSION, build_envelope
 from gateway.simulator.portal import SimulatorSettings, create_app
-from gateway.wsdl import SOAP_ENV, XROAD_NS, parse_xml
 from tests.factories import dossier
 
 CONFIG = XRoadSoapConfig(
@@ -40,8 +40,8 @@ def request(**item_changes: object) -> bytes:
                     data=[item], updating=False)  # fmt: skip
     if item_changes:  # bypass our own contract check to see the simulator's
         from gateway.encoders import xroad_soap
+        from gateway.encoders.wsdl import codec
         from gateway.routes.xroad_soap import member
-        from gateway.wsdl import codec
 
         headers = xroad_soap.headers(client=member(CONFIG.client), provider=member(CONFIG.provider),
                                      operation="DongBoHoSoMC", message_id="m-1")  # fmt: skip

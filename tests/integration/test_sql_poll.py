@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from adapters import registry
-from gateway.config import SqlPollConfig
+from gateway.config.schema import SqlPollConfig
 from gateway.errors import SourceError
-from gateway.intake import validate_for_portal
+from gateway.sources.intake import validate_for_portal
 from gateway.sources.sql_poll import SqlPollSource
 from gateway.sources.vendor_db import open_vendor_db
-from gateway.store.sqlite import SqliteStore
+from gateway.store.sqlite.store import SqliteStore
 from tests.vendor_databases import T0, VendorDatabase, row, vendor_database
 
 KILLER = Path(__file__).with_name("kill_between_read_and_queue.py")

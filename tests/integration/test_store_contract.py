@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.audit import verify_chain
-from gateway.intake import validate_for_portal
+from gateway.audit.chain import verify_chain
 from gateway.model import DossierStatus, Result
+from gateway.sources.intake import validate_for_portal
 from gateway.store.contract import (
     DeadFilter,
     Incoming,
@@ -23,8 +23,8 @@ from gateway.store.contract import (
     Rejected,
     SourceCursor,
 )
-from gateway.store.postgres import PostgresStore
-from gateway.store.sqlite import SqliteStore
+from gateway.store.postgres.store import PostgresStore
+from gateway.store.sqlite.store import SqliteStore
 from tests.factories import T0, dossier, result_document, step
 from tests.pg import SharedDatabase, reset
 

@@ -9,12 +9,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from gateway.audit import verify_log
-from gateway.intake import validate_for_portal
+from gateway.audit.chain import verify_log
 from gateway.model import DossierStatus, Result
+from gateway.sources.intake import validate_for_portal
 from gateway.store.contract import DeadFilter, Incoming, Outcome, OutcomeKind, Rejected
-from gateway.store.postgres import PostgresStore
-from gateway.store.sqlite import SqliteStore
+from gateway.store.postgres.store import PostgresStore
+from gateway.store.sqlite.store import SqliteStore
 from tests.audit_support import EVERY, SIGNER, policy
 from tests.factories import T0, dossier, step
 from tests.pg import pg_database

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import StoreError
-from gateway.intake import validate_for_portal
+from gateway.sources.intake import validate_for_portal
 from gateway.store.contract import Incoming, Outcome, OutcomeKind
-from gateway.store.sqlite import SqliteStore
+from gateway.store.sqlite.store import SqliteStore
 from tests.factories import dossier
 
 
@@ -62,7 +62,7 @@ async def test_two_processes_cannot_share_one_file(tmp_path: Path) -> None:
 async def test_a_version_1_file_is_migrated_when_opened(tmp_path: Path) -> None:
     import sqlite3
 
-    from gateway.store.schema import SCHEMA, SCHEMA_VERSION
+    from gateway.store.sqlite.schema import SCHEMA, SCHEMA_VERSION
 
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)

@@ -27,12 +27,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from gateway.audit import verify_chain
-from gateway.intake import validate_for_portal
+from gateway.audit.chain import verify_chain
 from gateway.model import DossierStatus
+from gateway.sources.intake import validate_for_portal
 from gateway.store.contract import Claimed, DeadFilter, Incoming, Outcome, OutcomeKind, State
-from gateway.store.postgres import PostgresStore
-from gateway.store.sqlite import SqliteStore
+from gateway.store.postgres.store import PostgresStore
+from gateway.store.sqlite.store import SqliteStore
 from tests.factories import dossier, step
 from tests.pg import pg_database
 

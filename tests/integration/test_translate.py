@@ -11,9 +11,9 @@ import pytest
 
 from gateway.canonical import record_to_json
 from gateway.cli import main
+from gateway.encoders.wsdl import SOAP_ENV, parse_xml
 from gateway.model import DossierStatus, Result
 from gateway.simulator.contracts import body_schema
-from gateway.wsdl import SOAP_ENV, parse_xml
 from tests.factories import T0, dossier, result_document, step
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "gateway.example.yaml"

@@ -4,8 +4,8 @@ pure, so each rule is checked against look-ups given by hand."""
 from __future__ import annotations
 
 from gateway.errors import TranslationError
-from gateway.intake import validate_for_portal
 from gateway.model import DossierStatus, Record, Result
+from gateway.sources.intake import validate_for_portal
 from gateway.store.accepting import DossierFacts, NewRow, plan_accept, record_key
 from gateway.store.contract import Incoming, State
 from tests.factories import T0, dossier, step

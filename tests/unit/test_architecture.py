@@ -57,7 +57,9 @@ FORBIDDEN_IN_PURE = {
 ALLOWED_EXCEPTIONS = {
     ("adapters/registry.py", "importlib"),
     ("adapters/conformance.py", "pytest"),
-    ("gateway/typed_input.py", "pathlib"),  # builds Path values; never touches a file
+    ("gateway/config/typed_input.py", "pathlib"),  # builds Path values; never touches a file
+    # zeep builds and parses envelopes from the packaged contract WSDL; it never sends.
+    ("gateway/encoders/wsdl.py", "zeep"),
 }
 # What an adapter may import from the gateway: the model, its JSON codec, the error tree, the
 # (pure) encoders and the dataclass reader its options use. Anything else could pull I/O in
@@ -67,7 +69,7 @@ PURE_GATEWAY_MODULES = (
     "gateway.canonical",
     "gateway.errors",
     "gateway.encoders",
-    "gateway.typed_input",
+    "gateway.config.typed_input",
 )
 # Calls and names that read the clock, the environment or files.
 IMPURE_CALLS = {"open", "exec", "eval", "__import__", "input", "print", "breakpoint"}
@@ -101,7 +103,7 @@ def pure_modules() -> list[Path]:
         [
             *ROOT.glob("adapters/**/*.py"),
             *ROOT.glob("gateway/encoders/**/*.py"),
-            ROOT / "gateway" / "typed_input.py",
+            ROOT / "gateway" / "config" / "typed_input.py",
         ]
     )
 
@@ -165,7 +167,10 @@ def test_adapters_reach_for_no_io_clock_or_environment(path: Path) -> None:
         ("import socket", "imports socket"),
         ("from urllib.request import urlopen", "imports urllib.request"),
         ("import asyncpg", "imports asyncpg"),
-        ("from gateway.store.sqlite import SqliteStore", "imports gateway.store.sqlite"),
+        (
+            "from gateway.store.sqlite.store import SqliteStore",
+            "imports gateway.store.sqlite.store",
+        ),
         ("from datetime import datetime\nx = datetime.now()", "uses .now"),
         ("import datetime\nx = datetime.date.today()", "uses .today"),
         ("from os import environ", "imports os"),
@@ -179,12 +184,183 @@ def test_the_architecture_check_catches_impure_adapters(source: str, expected: s
     assert any(item.startswith(expected) for item in found), found
 
 
-def test_simulator_does_not_import_the_wire_code_it_checks() -> None:
-    for path in ROOT.glob("gateway/simulator/*.py"):
-        for name in imported_modules(path):
-            assert not name.startswith(("gateway.encoders", "gateway.routes")), (
-                f"{path.name} imports {name}: the simulator must check our wire code independently"
-            )
+# What each stage may not import (ARCHITECTURE.md; each package's docstring says the same).
+# The flow is sources -> store -> delivery -> routes -> encoders, with audit and config beside
+# them: a stage never reaches forward into one that uses it, and nothing but the composition
+# root (app, cli, demo) picks a store engine.
+ENGINES = ("gateway.store.sqlite", "gateway.store.postgres", "gateway.store.engines")
+RUNNING = ("gateway.app", "gateway.cli", "gateway.demo", "gateway.scaffold")
+LAYER_RULES: dict[str, tuple[str, ...]] = {
+    "gateway/store": ("gateway.delivery", "gateway.routes", "gateway.sources", *RUNNING),
+    "gateway/delivery": ("gateway.sources", *ENGINES, *RUNNING),
+    "gateway/routes": ("gateway.store", "gateway.delivery", "gateway.sources", *RUNNING),
+    "gateway/sources": ("gateway.delivery", "gateway.routes", *ENGINES, *RUNNING),
+    "gateway/audit": (
+        "gateway.delivery",
+        "gateway.routes",
+        "gateway.sources",
+        *ENGINES,
+        *RUNNING,
+    ),
+    "gateway/config": (
+        "gateway.store",
+        "gateway.delivery",
+        "gateway.routes",
+        "gateway.sources",
+        *RUNNING,
+    ),
+    "gateway/encoders": (
+        "gateway.store",
+        "gateway.delivery",
+        "gateway.routes",
+        "gateway.sources",
+        "gateway.audit",
+        *RUNNING,
+    ),
+    # The simulator checks our wire code independently: it shares only the model with us.
+    "gateway/simulator": (
+        "gateway.encoders",
+        "gateway.routes",
+        "gateway.store",
+        "gateway.delivery",
+        "gateway.sources",
+        "gateway.audit",
+        "gateway.config",
+        *RUNNING,
+    ),
+}
+
+
+def all_imports(path: Path) -> Iterator[str]:
+    """Every absolute import of a module, at any depth (a lazy import inside a function counts)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+            for alias in node.names:
+                yield f"{node.module}.{alias.name}"
+
+
+def layer_violations(rel: str, source_imports: list[str]) -> list[str]:
+    """The imports of the module at ``rel`` that its stage's rule forbids."""
+    found = []
+    for folder, forbidden in LAYER_RULES.items():
+        if not rel.startswith(folder + "/"):
+            continue
+        for name in source_imports:
+            for prefix in forbidden:
+                if name == prefix or name.startswith(prefix + "."):
+                    found.append(f"{rel} imports {name} ({folder} may not import {prefix})")
+                    break
+    return sorted(set(found))
+
+
+def layered_modules() -> list[Path]:
+    return sorted(p for folder in LAYER_RULES for p in ROOT.glob(f"{folder}/**/*.py"))
+
+
+@pytest.mark.parametrize("path", layered_modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_each_stage_imports_only_what_its_rule_allows(path: Path) -> None:
+    rel = str(path.relative_to(ROOT))
+    assert layer_violations(rel, list(all_imports(path))) == []
+
+
+@pytest.mark.parametrize(
+    ("rel", "planted"),
+    [
+        ("gateway/store/sqlite/store.py", "gateway.delivery.worker"),
+        ("gateway/store/outcomes.py", "gateway.routes.contract"),
+        ("gateway/simulator/portal.py", "gateway.encoders.dvcqg_json"),
+        ("gateway/simulator/xroad.py", "gateway.routes.xroad_soap"),
+        ("gateway/delivery/worker.py", "gateway.store.sqlite.store"),
+        ("gateway/routes/dvcqg_rest.py", "gateway.store.contract"),
+        ("gateway/encoders/dvcqg_json.py", "gateway.audit.masking"),
+        ("gateway/config/schema.py", "gateway.store.engines"),
+        ("gateway/sources/intake.py", "gateway.delivery.retry"),
+    ],
+)
+def test_the_layer_check_catches_a_forbidden_import(rel: str, planted: str) -> None:
+    path = ROOT / rel
+    planted_source = path.read_text(encoding="utf-8") + f"\nfrom {planted} import planted\n"
+    assert layer_violations(rel, list(all_imports(path))) == []
+    found = layer_violations(rel, list(_imports_of(planted_source)))
+    assert any(f"imports {planted}" in v for v in found), found
+
+
+def _imports_of(source: str) -> Iterator[str]:
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in sorted(graph.get(node, ())):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def import_graph() -> dict[str, set[str]]:
+    paths = [*ROOT.glob("gateway/**/*.py"), *ROOT.glob("adapters/**/*.py")]
+    names = {module_name(p) for p in paths}
+    return {
+        module_name(p): {n for n in all_imports(p) if n in names and n != module_name(p)}
+        for p in paths
+    }
+
+
+def test_no_import_circle_between_modules() -> None:
+    assert import_cycles(import_graph()) == []
+
+
+def test_the_circle_check_finds_a_circle() -> None:
+    graph = import_graph()
+    graph["gateway.config.schema"].add("gateway.config.rules")  # the circle the layout broke
+    assert ["gateway.config.rules", "gateway.config.schema"] in import_cycles(graph)
+
+
+def test_the_top_level_holds_few_modules() -> None:
+    """The stages live in packages; the top level keeps the model, the codec, the errors, the
+    logs and the entry points."""
+    assert len(list((ROOT / "gateway").glob("*.py"))) <= 10
 
 
 def test_no_catch_all_module_names() -> None:

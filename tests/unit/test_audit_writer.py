@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.audit import (
+from gateway.audit.chain import (
     AuditEntry,
     AuditPolicy,
     ChainHead,
@@ -12,7 +12,7 @@ from gateway.audit import (
     seal_periodically,
     verify_log,
 )
-from gateway.audit_keys import Checkpoint, Signer
+from gateway.audit.keys import Checkpoint, Signer
 
 
 class ListSink:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from gateway.config import load_config, parse_config
+from gateway.config.loading import load_config, parse_config
 from gateway.errors import ConfigError
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "gateway.example.yaml"

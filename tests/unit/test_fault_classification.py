@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.config import PortalConfig
+from gateway.config.schema import PortalConfig
 from gateway.errors import (
     DeliveryError,
     PermanentDeliveryError,

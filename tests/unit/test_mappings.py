@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import MappingsConfig
+from gateway.config.mappings import load_tables
+from gateway.config.schema import MappingsConfig
 from gateway.encoders.mapping import MappingTables, Table
 from gateway.errors import ConfigError, TranslationError
-from gateway.mappings import load_tables
 from tests.factories import dossier, step
 
 ROOT = Path(__file__).parents[2]

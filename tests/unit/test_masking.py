@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway import masking
-from gateway.masking import keyed_hash, mask_text, mask_value
+from gateway.audit import masking
+from gateway.audit.masking import keyed_hash, mask_text, mask_value
 
 
 @pytest.fixture(autouse=True)
@@ -95,7 +95,7 @@ def test_values_masked_by_key_and_secrets_redacted() -> None:
 @settings(deadline=None)  # no timing in tests: the machine may be busy
 @given(st.text(alphabet="0123456789 .+@-abcxyzĐđ", max_size=60))
 def test_the_quick_pre_check_never_skips_something_to_mask(text: str) -> None:
-    from gateway.masking import _mask_plain
+    from gateway.audit.masking import _mask_plain
 
     assert mask_text(text) == _mask_plain(text)
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import random
 
-from gateway.config import RetryConfig
+from gateway.config.schema import RetryConfig
+from gateway.delivery.retry import GiveUp, RetryAt, decide
 from gateway.errors import PermanentDeliveryError, RetryableDeliveryError
-from gateway.retry import GiveUp, RetryAt, decide
 
 POLICY = RetryConfig(base_delay_s=2, max_delay_s=60, max_attempts=5)
 

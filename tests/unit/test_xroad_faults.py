@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.encoders.wsdl import codec
 from gateway.errors import (
     DeliveryError,
     PermanentDeliveryError,
@@ -18,7 +19,6 @@ from gateway.errors import (
 from gateway.routes.lgsp import parse_token_answer
 from gateway.routes.xroad_faults import fault_error
 from gateway.routes.xroad_soap import classify_soap
-from gateway.wsdl import codec
 
 ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 XRD = "http://x-road.eu/xsd/xroad.xsd"

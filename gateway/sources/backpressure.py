@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway.config import IntakeConfig
+from gateway.config.schema import IntakeConfig
 from gateway.store.contract import Store
 
 

@@ -14,11 +14,11 @@ from collections.abc import Callable
 
 import structlog
 
-from gateway.audit_attempts import DescribedRequest, SentRequest, describe_request, peek_request
-from gateway.config import RetryConfig
+from gateway.audit.attempts import DescribedRequest, SentRequest, describe_request, peek_request
+from gateway.audit.masking import mask_text
+from gateway.config.schema import RetryConfig
+from gateway.delivery.retry import GiveUp, decide
 from gateway.errors import DeliveryError
-from gateway.masking import mask_text
-from gateway.retry import GiveUp, decide
 from gateway.routes.contract import NOT_SYNCED, Sent
 from gateway.store.contract import Claimed, Outcome, OutcomeKind
 

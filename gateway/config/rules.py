@@ -1,5 +1,5 @@
 """The configuration's rules that span more than one value (the schema and its reading are
-in :mod:`gateway.config`): URLs, positive sizes, the routes in use and what each needs,
+in :mod:`gateway.config.schema`): URLs, positive sizes, the routes in use and what each needs,
 pulling sources' names and queries, the audit settings. Every problem is collected with
 its path, so an operator fixes a file in one go.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from gateway.config import (
+from gateway.config.schema import (
     ROUTE_NAMES,
     AuditConfig,
     FileDropConfig,

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.masking import mask_text, mask_value
+from gateway.audit.masking import mask_text, mask_value
 from gateway.store.contract import Outcome, OutcomeKind
 
 

@@ -34,8 +34,8 @@ from typing import IO, Any, Protocol
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from gateway.audit import GENESIS_HASH, AuditEntry, Finding, VerifyReport, verify_log
-from gateway.audit_keys import Checkpoint
+from gateway.audit.chain import GENESIS_HASH, AuditEntry, Finding, VerifyReport, verify_log
+from gateway.audit.keys import Checkpoint
 from gateway.errors import ArchiveBusyError
 
 log = structlog.get_logger("gateway.audit_archive")

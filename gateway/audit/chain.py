@@ -17,7 +17,7 @@ deletes the later checkpoints looks like an older log; the daemon's log line
 ``audit_checkpoint_signed`` is the outside witness for that, see :func:`verify_log`'s
 ``anchor``.)
 
-Entries never hold personal data: every detail passes :func:`gateway.masking.mask_value`.
+Entries never hold personal data: every detail passes :func:`gateway.audit.masking.mask_value`.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ import structlog
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from gateway.audit_keys import Checkpoint, Signer, checkpoint_message, key_id
-from gateway.config import AuditConfig
+from gateway.audit.keys import Checkpoint, Signer, checkpoint_message, key_id
+from gateway.audit.masking import mask_value, set_hash_key, set_personal_fields
+from gateway.config.schema import AuditConfig
 from gateway.errors import ConfigError, GatewayError, Problem
-from gateway.masking import mask_value, set_hash_key, set_personal_fields
 
 GENESIS_HASH = "0" * 64
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.config import BreakerConfig
+from gateway.config.schema import BreakerConfig
 
 
 @dataclass(frozen=True, slots=True)

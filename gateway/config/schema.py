@@ -1,30 +1,18 @@
-"""Configuration: YAML into frozen dataclasses, checked once, every error at once.
+"""The configuration's schema: one frozen dataclass per section, with its defaults.
 
-``load_config(path)`` reads the file with ``yaml.safe_load``, substitutes ``${NAME}`` and
-``${NAME:-default}`` from the environment (secrets live only there), and builds
-:class:`GatewayConfig`. Unknown keys, wrong types and missing environment variables are all
-reported together, each with its YAML path (``portal.timeout_s: expected a number``), in one
-:class:`~gateway.errors.ConfigError`. Relative paths are relative to the working directory.
-
-``config/gateway.example.yaml`` documents every key.
+:mod:`gateway.config.loading` reads a YAML file into :class:`GatewayConfig`;
+:mod:`gateway.config.rules` checks what spans several values. Relative paths are relative to
+the working directory. ``config/gateway.example.yaml`` documents every key.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from gateway.errors import ConfigError, Problem
-from gateway.masking import DEFAULT_PERSONAL_FIELDS
-from gateway.typed_input import build, join
-
-MAX_CONFIG_BYTES = 1_000_000
+from gateway.audit.masking import DEFAULT_PERSONAL_FIELDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,59 +296,3 @@ class GatewayConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     routes: RoutesConfig = field(default_factory=RoutesConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
-
-
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> GatewayConfig:
-    """Read, substitute and check a YAML configuration file."""
-    try:
-        raw_text = path.read_bytes()[: MAX_CONFIG_BYTES + 1]
-    except OSError as exc:
-        raise ConfigError([Problem(str(path), f"cannot read: {exc.strerror}")]) from exc
-    if len(raw_text) > MAX_CONFIG_BYTES:
-        raise ConfigError([Problem(str(path), f"larger than {MAX_CONFIG_BYTES} bytes")])
-    try:
-        document = yaml.safe_load(raw_text.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(str(path), f"not valid YAML: {exc}")]) from exc
-    return parse_config(document, os.environ if environ is None else environ)
-
-
-def parse_config(document: object, environ: Mapping[str, str]) -> GatewayConfig:
-    """Build :class:`GatewayConfig` from a parsed YAML document."""
-    problems: list[Problem] = []
-    if not isinstance(document, Mapping):
-        raise ConfigError([Problem("$", "the configuration must be a mapping")])
-    substituted = _substitute(document, "", environ, problems)
-    config = build(GatewayConfig, substituted, "", problems)
-    if problems:
-        raise ConfigError(problems)
-    assert isinstance(config, GatewayConfig)
-    from gateway.config_rules import check_values  # noqa: PLC0415 - the rules import the schema
-
-    check_values(config, problems)
-    if problems:
-        raise ConfigError(problems)
-    return config
-
-
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def _substitute(value: Any, path: str, environ: Mapping[str, str], problems: list[Problem]) -> Any:
-    if isinstance(value, str):
-
-        def replace(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in environ:
-                return environ[name]
-            if default is not None:
-                return default
-            problems.append(Problem(path or "$", f"environment variable {name} is not set"))
-            return ""
-
-        return _ENV_REF.sub(replace, value)
-    if isinstance(value, Mapping):
-        return {k: _substitute(v, join(path, str(k)), environ, problems) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(v, f"{path}[{i}]", environ, problems) for i, v in enumerate(value)]
-    return value

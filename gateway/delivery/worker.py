@@ -12,7 +12,7 @@ portal are not sent again if the portal holds them), then the call. A refused mu
 call is split in halves until the records at fault are alone, so they do not hold back the
 others. Each call's outcomes are committed as soon as it returns. Leases of
 the records in flight are extended every ``heartbeat_s``. A failure becomes a stored retry
-decision (:mod:`gateway.retry`), so a restart loses no schedule.
+decision (:mod:`gateway.delivery.retry`), so a restart loses no schedule.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from dataclasses import replace
 
 import structlog
 
-from gateway.audit_attempts import take_request
-from gateway.breaker import Breaker
-from gateway.config import DeliveryConfig
+from gateway.audit.attempts import take_request
+from gateway.config.schema import DeliveryConfig
+from gateway.delivery.breaker import Breaker
+from gateway.delivery.guards import RouteGuards
+from gateway.delivery.outcomes import Outcomes
 from gateway.errors import DeliveryError, PermanentDeliveryError, StoreError, TranslationError
-from gateway.guards import RouteGuards
 from gateway.model import Dossier, ProgressStep
-from gateway.outcome_builder import Outcomes
 from gateway.routes.contract import NOT_SYNCED, PortalLookup, Route, Routing, Sent
 from gateway.store.contract import Claimed, Outcome, OutcomeKind, Store
 

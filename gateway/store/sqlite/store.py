@@ -19,11 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.audit import AuditEntry, AuditPolicy, ChainWriter, entry_from_row
-from gateway.audit_keys import Checkpoint
+from gateway.audit.chain import AuditEntry, AuditPolicy, ChainWriter, entry_from_row
+from gateway.audit.keys import Checkpoint
 from gateway.errors import StoreError
 from gateway.store.accepting import plan_accept
-from gateway.store.audit_sqlite import AuditRows, chain_head
 from gateway.store.contract import (
     Claimed,
     DeadFilter,
@@ -36,8 +35,9 @@ from gateway.store.contract import (
     State,
     Validate,
 )
-from gateway.store.schema import MIGRATIONS, SCHEMA
-from gateway.store.sqlite_rows import DEAD_COLUMNS, SqliteTx, dead_where
+from gateway.store.sqlite.audit import AuditRows, chain_head
+from gateway.store.sqlite.rows import DEAD_COLUMNS, SqliteTx, dead_where
+from gateway.store.sqlite.schema import MIGRATIONS, SCHEMA
 
 T = TypeVar("T")
 

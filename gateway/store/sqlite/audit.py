@@ -16,16 +16,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from gateway.audit import AuditEntry, ChainHead, entry_from_row
-from gateway.audit_archive import ArchiveRef, AuditQuery
-from gateway.audit_keys import Checkpoint
+from gateway.audit.archive import ArchiveRef, AuditQuery
+from gateway.audit.chain import AuditEntry, ChainHead, entry_from_row
+from gateway.audit.keys import Checkpoint
 from gateway.errors import ArchiveBusyError, StoreUnavailableError
 
 _ENTRY_COLUMNS = "seq, at, event, record_id, dossier_code, detail, prev_hash, hash"
 
 
 class SqliteAuditRepository:
-    """:class:`gateway.audit_archive.AuditRepository` over a SQLite store file."""
+    """:class:`gateway.audit.archive.AuditRepository` over a SQLite store file."""
 
     def __init__(self, path: Path, *, writable: bool = False) -> None:
         if not path.exists():
@@ -171,7 +171,7 @@ def chain_head(conn: sqlite3.Connection) -> ChainHead:
 
 
 class AuditRows:
-    """The SQLite side of :class:`gateway.audit.AuditSink`."""
+    """The SQLite side of :class:`gateway.audit.chain.AuditSink`."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn

@@ -25,8 +25,8 @@ import structlog
 from aiohttp import web
 
 from adapters.contract import Adapter
-from gateway.config import IntakeConfig
-from gateway.contract_check import check_message
+from gateway.config.schema import IntakeConfig
+from gateway.encoders.contract_check import check_message
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
 from gateway.encoders.mapping import MappingTables
 from gateway.errors import StoreError, TranslationError

@@ -1,4 +1,4 @@
-"""Row-level work of the SQLite engine, inside one open transaction (see :mod:`.sqlite`)."""
+"""Row-level work of the SQLite engine, inside one open transaction (see :mod:`.store`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 import sqlite3
 from typing import Any
 
-from gateway.audit import ChainWriter
-from gateway.audit_attempts import attempt_entries
+from gateway.audit.attempts import attempt_entries
+from gateway.audit.chain import ChainWriter
 from gateway.canonical import record_from_json
 from gateway.model import Dossier, ProgressStep
 from gateway.store.accepting import ROW_COLUMNS, AcceptPlan, DossierFacts, NewRow

@@ -39,11 +39,11 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from gateway.audit import AuditEntry, entry_from_row
-from gateway.audit_archive import ArchiveRef, AuditQuery
-from gateway.audit_keys import Checkpoint
+from gateway.audit.archive import ArchiveRef, AuditQuery
+from gateway.audit.chain import AuditEntry, entry_from_row
+from gateway.audit.keys import Checkpoint
 from gateway.errors import ArchiveBusyError, StoreError, StoreUnavailableError
-from gateway.store.postgres import DRIVER_ERRORS
+from gateway.store.postgres.store import DRIVER_ERRORS
 
 T = TypeVar("T")
 
@@ -58,7 +58,7 @@ _ENTRY_COLUMNS = "seq, at, event, record_id, dossier_code, detail, prev_hash, ha
 
 
 class PostgresAuditRepository:
-    """:class:`gateway.audit_archive.AuditRepository` over a PostgreSQL store."""
+    """:class:`gateway.audit.archive.AuditRepository` over a PostgreSQL store."""
 
     def __init__(self, dsn: str, *, writable: bool = False) -> None:
         self._runner = asyncio.Runner(loop_factory=asyncio.new_event_loop)  # not the thread's

@@ -1,5 +1,6 @@
-"""Row-level work of the PostgreSQL engine, inside one open transaction (see :mod:`.postgres`):
-the audit chain, dossier locks, intake and replays (delivery is in :mod:`.pg_delivery`).
+"""Row-level work of the PostgreSQL engine, inside one open transaction (see
+:mod:`gateway.store.postgres.store`): the audit chain, dossier locks, intake and replays
+(delivery is in :mod:`gateway.store.postgres.delivery`).
 
 Every method works on whole lists with a few statements (``unnest`` of arrays, ``COPY``), so
 a batch costs a handful of round trips whatever its size.
@@ -11,8 +12,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.audit import AuditEntry, AuditPolicy, ChainHead, ChainWriter
-from gateway.audit_keys import Checkpoint
+from gateway.audit.chain import AuditEntry, AuditPolicy, ChainHead, ChainWriter
+from gateway.audit.keys import Checkpoint
 from gateway.model import Result
 from gateway.store.accepting import (
     ROW_COLUMNS,
@@ -47,7 +48,7 @@ _CHECKPOINT_COLUMNS = ["seq", "at", "hash", "key_id", "signature"]
 
 
 class _Collected:
-    """The :class:`~gateway.audit.AuditSink` of one flush: rows to COPY in one go."""
+    """The :class:`~gateway.audit.chain.AuditSink` of one flush: rows to COPY in one go."""
 
     def __init__(self) -> None:
         self.entries: list[tuple[Any, ...]] = []
@@ -85,7 +86,7 @@ class PgTx:
 
     Entries wait in memory until :meth:`flush_audit`, which takes the chain's head row last
     (so processes append to one chain, and hold its lock only for the time of one COPY) and
-    runs them through the same :class:`~gateway.audit.ChainWriter` as SQLite: masking,
+    runs them through the same :class:`~gateway.audit.chain.ChainWriter` as SQLite: masking,
     hashing, and signed checkpoints by the same policy."""
 
     def __init__(self, conn: Any, policy: AuditPolicy) -> None:

@@ -1,6 +1,6 @@
 """Building frozen dataclasses from parsed YAML, with every problem named by its path.
 
-Used for the gateway's configuration (:mod:`gateway.config`) and for each adapter's own
+Used for the gateway's configuration (:mod:`gateway.config.schema`) and for each adapter's own
 ``options`` (:func:`adapters.options.parse_options`). Unknown keys, missing required keys
 and wrong types are collected, not raised one at a time, so an operator fixes a file in one
 go. Values that arrive as strings (a ``${VAR}`` substitution) are read as booleans and

@@ -96,7 +96,7 @@ INSERT INTO audit_head (one, seq, hash) VALUES (TRUE, 0, repeat('0', 64));
 CREATE SEQUENCE lease_tokens;
 """,
     2: """
--- Signed heads of the audit chain (gateway/audit.py), written in the same transaction as the
+-- Signed heads of the audit chain (gateway/audit/chain.py), written in the same transaction as the
 -- entries they cover; audit_head remembers the newest one, so the writer knows when the next
 -- is due without reading this table.
 CREATE TABLE audit_checkpoints (
@@ -106,7 +106,7 @@ CREATE TABLE audit_checkpoints (
     key_id    TEXT NOT NULL,
     signature TEXT NOT NULL
 );
--- Archive files the oldest entries moved to (gateway/audit_archive.py), in order.
+-- Archive files the oldest entries moved to (gateway/audit/archive.py), in order.
 CREATE TABLE audit_archives (
     first_seq   BIGINT PRIMARY KEY,
     last_seq    BIGINT NOT NULL,

@@ -1,6 +1,6 @@
 """Delivery-side row work of the PostgreSQL engine: claims, outcomes, lease release.
 
-Functions of one open transaction (:class:`~gateway.store.pg_rows.PgTx`); each works on
+Functions of one open transaction (:class:`~gateway.store.postgres.rows.PgTx`); each works on
 whole lists with a few statements.
 """
 
@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.audit_attempts import attempt_entries
+from gateway.audit.attempts import attempt_entries
 from gateway.canonical import record_from_json
 from gateway.model import Dossier, ProgressStep
 from gateway.store.contract import Claimed, Outcome, OutcomeKind
@@ -22,7 +22,7 @@ from gateway.store.outcomes import (
     deferred_detail,
     rescue_entry,
 )
-from gateway.store.pg_rows import CHANNEL, PgTx
+from gateway.store.postgres.rows import CHANNEL, PgTx
 
 CLAIM_SQL = f"""
 SELECT r.id, r.payload, r.attempts, r.dossier_code, d.on_portal, r.uncertain, d.not_synced

@@ -78,7 +78,7 @@ CREATE INDEX IF NOT EXISTS audit_dossier ON audit (dossier_code);
 CREATE INDEX IF NOT EXISTS audit_record ON audit (record_id);
 CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
 
--- Signed heads of the audit chain (gateway/audit.py), written in the same transaction.
+-- Signed heads of the audit chain (gateway/audit/chain.py), written in the same transaction.
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
     seq       INTEGER PRIMARY KEY,
     at        REAL NOT NULL,
@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS audit_checkpoints (
     signature TEXT NOT NULL
 );
 
--- Archive files the oldest entries moved to (gateway/audit_archive.py), in order.
+-- Archive files the oldest entries moved to (gateway/audit/archive.py), in order.
 CREATE TABLE IF NOT EXISTS audit_archives (
     first_seq   INTEGER PRIMARY KEY,
     last_seq    INTEGER NOT NULL,

@@ -16,10 +16,10 @@ run at the same time stay out of each other's way:
   rows in ``dossier_code`` order first; the audit head row is always locked last.
 - **The audit chain** is written at the end of each transaction under ``SELECT ... FOR
   UPDATE`` of the one-row ``audit_head`` table, with the same canonical encoding as SQLite
-  (:mod:`gateway.audit`), so the chain never forks.
+  (:mod:`gateway.audit.chain`), so the chain never forks.
 - **Wake-ups**: accepting or replaying records sends ``NOTIFY dvc_gateway_queued``;
   :meth:`PostgresStore.listen` turns it into a call (the worker's ``wake``), and listens
-  again when the database drops that connection (:mod:`gateway.store.pg_listener`).
+  again when the database drops that connection (:mod:`gateway.store.postgres.listener`).
 """
 
 from __future__ import annotations
@@ -38,10 +38,9 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from gateway.audit import AuditEntry, AuditPolicy, entry_from_row
-from gateway.audit_keys import Checkpoint
+from gateway.audit.chain import AuditEntry, AuditPolicy, entry_from_row
+from gateway.audit.keys import Checkpoint
 from gateway.errors import StoreConflictError, StoreError
-from gateway.store import pg_delivery, pg_schema
 from gateway.store.contract import (
     Claimed,
     DeadFilter,
@@ -54,8 +53,10 @@ from gateway.store.contract import (
     State,
     Validate,
 )
-from gateway.store.pg_listener import Listener
-from gateway.store.pg_rows import CHANNEL, DEAD_COLUMNS, PgTx, dead_where
+from gateway.store.postgres import delivery as pg_delivery
+from gateway.store.postgres import schema as pg_schema
+from gateway.store.postgres.listener import Listener
+from gateway.store.postgres.rows import CHANNEL, DEAD_COLUMNS, PgTx, dead_where
 
 T = TypeVar("T")
 log = structlog.get_logger("gateway.store")

@@ -12,7 +12,7 @@ import csv
 import io
 from pathlib import Path
 
-from gateway.config import MappingsConfig
+from gateway.config.schema import MappingsConfig
 from gateway.encoders.mapping import MappingTables, Table
 from gateway.errors import ConfigError, Problem
 

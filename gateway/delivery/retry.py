@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from gateway.config import RetryConfig
+from gateway.config.schema import RetryConfig
 from gateway.errors import DeliveryError, PermanentDeliveryError, SessionExpiredError
 
 

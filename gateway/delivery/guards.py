@@ -1,9 +1,10 @@
 """What the delivery worker checks before each portal call, kept per route (and agency).
 
-- a **circuit breaker** per route and agency (:mod:`gateway.breaker`);
-- a **rate limit** per route: ``rate_limit_per_s`` calls per second (:mod:`gateway.ratelimit`);
+- a **circuit breaker** per route and agency (:mod:`gateway.delivery.breaker`);
+- a **rate limit** per route: ``rate_limit_per_s`` calls per second
+  (:mod:`gateway.delivery.ratelimit`);
 - a **retry budget** per route: retries stay a fraction of first attempts
-  (:class:`gateway.retry.RetryBudget`).
+  (:class:`gateway.delivery.retry.RetryBudget`).
 
 With a router (``routes.agencies``) each agency's records take their own route, so each road
 to the portal has its own limits; the guards ask ``route_of`` which one an agency takes.
@@ -13,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from gateway.breaker import Breaker
-from gateway.config import DeliveryConfig
-from gateway.ratelimit import RateLimit
-from gateway.retry import RetryBudget
+from gateway.config.schema import DeliveryConfig
+from gateway.delivery.breaker import Breaker
+from gateway.delivery.ratelimit import RateLimit
+from gateway.delivery.retry import RetryBudget
 
 
 class RouteGuards:

@@ -1,0 +1,13 @@
+"""Audit: every record's life in a tamper-evident, signed, searchable log.
+
+- :mod:`~gateway.audit.chain`: entries, the hash chain, the writer and verification.
+- :mod:`~gateway.audit.keys`: Ed25519 signing keys and signed checkpoints.
+- :mod:`~gateway.audit.archive`: moving old entries to archive files, and reading them back.
+- :mod:`~gateway.audit.attempts`: the audit description of one delivery attempt (what was
+  sent, its digest, masked).
+- :mod:`~gateway.audit.masking`: personal data masked by field before it reaches a log or the
+  audit log.
+
+May import: the model, errors, config and the store contract. Not the store engines,
+delivery, routes or sources: the engines write audit entries, not the other way round.
+"""
