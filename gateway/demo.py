@@ -51,6 +51,9 @@ from gateway.config.schema import (
     XRoadSoapConfig,
 )
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step
+from gateway.indicators.f766 import parse_period
+from gateway.indicators.reading import histories
+from gateway.indicators.report import Section, lines, sections
 from gateway.model import PORTAL_TZ, Dossier, ProgressStep
 from gateway.simulator.onestop import generate_feed, to_json_records
 from gateway.simulator.portal import SimulatorSettings, create_app
@@ -58,6 +61,7 @@ from gateway.store.engines import AnyStore
 from gateway.store.sqlite.audit import SqliteAuditRepository
 
 PUSH_CHUNK = 250
+DEMO_PERIOD = "2026-11"
 DRAIN_TIMEOUT_S = 300.0
 
 
@@ -77,6 +81,12 @@ class DemoReport:
     audit: str = ""
     audit_ok: bool = True
     """The demo sets it from verifying the audit log after the run."""
+    indicators: list[Section] = field(default_factory=list)
+    """The Decision 766 preview of the demo's period (its data is dated November 2026)."""
+    indicator_lines: list[str] = field(default_factory=list)
+    indicators_as_of: datetime | None = None
+    portal_state: dict[str, Any] = field(default_factory=dict)
+    """What the simulator held at the end (``/_sim/state``), for checks."""
 
     @property
     def ok(self) -> bool:
@@ -120,7 +130,7 @@ def run_demo(*, records: int, seed: int, keep: Path | None, route: RouteName = "
     with _workdir(keep) as folder, (folder / "gateway.log").open("a", encoding="utf-8") as sink:
         logs.configure("json", "INFO", stream=sink)
         try:
-            report = asyncio.run(_demo(folder, records, seed, console, route))
+            report = asyncio.run(demo_report(folder, records, seed, console, route))
         finally:
             logs.reset()
     _print_summary(console, report, folder if keep else None)
@@ -199,9 +209,10 @@ def _demo_keys(folder: Path, config: GatewayConfig) -> tuple[Signer, dict[str, s
     }
 
 
-async def _demo(
+async def demo_report(
     folder: Path, count: int, seed: int, console: Console, route: RouteName
 ) -> DemoReport:
+    """Run the demo in ``folder`` and return what it measured (the database stays there)."""
     report = DemoReport()
     portal = web.AppRunner(create_app(SimulatorSettings()), access_log=None)
     await portal.setup()
@@ -223,6 +234,7 @@ async def _demo(
             report.states = await gateway.store.counts()
             report.seconds = time.perf_counter() - started
             await check_portal(portal_url, gateway.store, report)
+            await _preview_indicators(gateway.store, report)
         _check_audit(folder, config, signer, report)
     finally:
         await portal.cleanup()
@@ -263,10 +275,21 @@ async def _push_and_watch(
     return totals
 
 
+async def _preview_indicators(store: AnyStore, report: DemoReport) -> None:
+    """The Decision 766 preview of the period the demo's data falls in."""
+    period = parse_period(DEMO_PERIOD)
+    found = await histories(store)
+    as_of = datetime.now(PORTAL_TZ)
+    report.indicators_as_of = as_of
+    report.indicators = sections(found, period, as_of=as_of)
+    report.indicator_lines = lines(period, report.indicators, [])
+
+
 async def check_portal(portal_url: str, store: AnyStore, report: DemoReport) -> None:
     """Ask the simulator what it holds and compare it with what the gateway accepted."""
     async with aiohttp.ClientSession() as http, http.get(f"{portal_url}/_sim/state") as resp:
         state = await resp.json()
+    report.portal_state = state
     rows = await store.query(
         "SELECT payload FROM records WHERE state IN ('delivered', 'superseded', "
         "'queued', 'leased', 'dead') ORDER BY id"
@@ -328,6 +351,10 @@ def _print_summary(console: Console, report: DemoReport, kept: Path | None) -> N
         console.print(f"  mismatch: {line}")
     verdict = "OK: the portal holds exactly what the gateway accepted" if report.ok else "FAILED"
     console.print(f"portal check: {verdict}")
+    if report.indicator_lines:
+        console.print()
+        for line in report.indicator_lines:
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     if kept:
         console.print(f"database and logs kept in {kept}")
 

@@ -12,10 +12,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from gateway.cli import adapters, audit, core, db, dlq, translate
+from gateway.cli import adapters, audit, core, db, dlq, indicators, translate
 from gateway.errors import ConfigError, GatewayError, StoreUnavailableError
 
-COMMAND_MODULES = (core, translate, adapters, audit, db, dlq)
+COMMAND_MODULES = (core, translate, adapters, audit, db, dlq, indicators)
 """Every module that adds verbs; each has ``register(subparsers)``."""
 
 

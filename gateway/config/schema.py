@@ -285,6 +285,17 @@ class AuditConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class IndicatorsConfig:
+    """The Decision 766 preview (``dvc-gateway indicators``)."""
+
+    procedures: str = ""
+    """A CSV of catalogue facts per procedure (legal duration, issues a document, bears fees);
+    see :mod:`gateway.indicators.reading`. Empty: the indicators that need them say so."""
+    points: Mapping[str, float] = field(default_factory=dict)
+    """Maximum points per indicator code, over the defaults (our reading, [I])."""
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     """The whole configuration."""
 
@@ -296,3 +307,4 @@ class GatewayConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     routes: RoutesConfig = field(default_factory=RoutesConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
+    indicators: IndicatorsConfig = field(default_factory=IndicatorsConfig)

@@ -217,6 +217,14 @@ LAYER_RULES: dict[str, tuple[str, ...]] = {
         "gateway.audit",
         *RUNNING,
     ),
+    # The 766 preview reads the store through its read-only query; it picks no engine.
+    "gateway/indicators": (
+        "gateway.store",
+        "gateway.delivery",
+        "gateway.routes",
+        "gateway.sources",
+        *RUNNING,
+    ),
     # The simulator checks our wire code independently: it shares only the model with us.
     "gateway/simulator": (
         "gateway.encoders",
