@@ -70,7 +70,14 @@ def tracked_files() -> list[Path]:
         paths = [ROOT / name for name in listed.split("\0") if name]
     except (OSError, subprocess.CalledProcessError):
         skip = {".git", ".venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
-        paths = [p for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.parts)]
+        skip |= {".hypothesis", "build", "dist"}
+        paths = [
+            p
+            for p in ROOT.rglob("*")
+            if p.is_file()
+            and not skip & set(p.relative_to(ROOT).parts)
+            and not any(part.endswith(".egg-info") for part in p.parts)
+        ]
     return sorted(p for p in paths if p.is_file() and p.suffix not in SKIPPED_SUFFIXES)
 
 
