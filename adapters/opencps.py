@@ -1,6 +1,6 @@
 """Reference adapter for OpenCPS v2 (the open-source one-stop system, VietOpenCPS/opencps-v2).
 
-It reads the two records OpenCPS keeps (``shared/spec/opencps-format.md``):
+It reads the two records OpenCPS keeps (``docs/spec/opencps.md``):
 
 - a **dossier** (``opencps_dossier`` row, or ``GET /o/rest/v2/dossiers/{id}`` JSON) becomes a
   :class:`~gateway.model.Dossier` snapshot, with its ``files`` (DossierFile items) as submitted
@@ -11,9 +11,9 @@ It reads the two records OpenCPS keeps (``shared/spec/opencps-format.md``):
   ``dossierActionId``.
 
 Status keys (``dossierSubStatus`` first, then ``dossierStatus``) map to DVCQG codes through
-``status_map``, data the gateway passes in (spec §3.2: OpenCPS keeps the same table,
+``status_map``, data the gateway passes in (opencps §3.2: OpenCPS keeps the same table,
 ``DossierStatusMapping``, per site). The default is the published table for OpenCPS-style keys
-(``dvcqg-integration.md`` §6.1); a key mapped to 0, or not mapped, is not sent to the portal
+(spec §6.1, opencps §3.1); a key mapped to 0, or not mapped, is not sent to the portal
 and the record is rejected with that reason. Dates are read as OpenCPS writes them:
 ``dd/MM/yyyy HH:mm:ss``, epoch milliseconds (0 = none), ``...'Z'`` strings that are really
 local time, or database ``datetime`` values (``naive_timezone``, since Liferay usually runs
@@ -62,7 +62,7 @@ DEFAULT_STATUS_MAP: Mapping[str, int] = {
 """``dossierStatus`` key -> ``TrangThaiHoSo``; 0 = not sent (spec §6.1, [C1])."""
 
 RESULT_PART_TYPE = 2
-"""``dossierPartType`` of an output (result) document (spec §2.6)."""
+"""``dossierPartType`` of an output (result) document (opencps §2.6)."""
 
 _APPLICANT_TYPES = {
     "citizen": ApplicantType.CITIZEN,

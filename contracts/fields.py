@@ -1,7 +1,7 @@
 """The DVCQG field tables, once: every contract file in ``dvcqg/v1/`` is generated from them.
 
 Each field names the spec section it comes from and the confidence label of that section
-(``shared/spec/dvcqg-integration.md``: [C] confirmed, [C1] one implementation, [I] inferred,
+(``docs/spec/dvcqg.md``: [C] confirmed, [C1] one implementation, [I] inferred,
 [?] unknown). ``python -m contracts.generate`` rewrites the JSON Schemas, the XSD and the
 WSDL; a test fails when a committed contract differs from what the tables say.
 """

@@ -10,7 +10,7 @@ Every record a source delivers is translated by an adapter into one of three rec
   delivered as a dossier update plus its closing step.
 
 Field names are English; each field's docstring comment names the DVCQG field it becomes
-(see ``shared/spec/dvcqg-integration.md`` §4, §5 and §6). DVCQG names appear only in
+(see ``docs/spec/dvcqg.md`` §4, §5 and §6). DVCQG names appear only in
 encoders, contracts and docs. All timestamps are timezone-aware; the portal's zone is
 :data:`PORTAL_TZ` (Asia/Ho_Chi_Minh).
 """

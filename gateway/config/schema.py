@@ -140,7 +140,7 @@ class XRoadRestConfig:
 
 @dataclass(frozen=True, slots=True)
 class XRoadMemberConfig:
-    """An X-Road member or subsystem identifier (x-road-protocol.md §1.3)."""
+    """An X-Road member or subsystem identifier (x-road §1.3)."""
 
     instance: str = "VN"
     member_class: str = "GOV"

@@ -1,8 +1,8 @@
-"""Canonical records -> the values of an X-Road SOAP message (x-road-protocol.md §1).
+"""Canonical records -> the values of an X-Road SOAP message (x-road §1).
 
 Pure: values in, values out. The body of each operation carries exactly the objects of the
 JSON encoder (:mod:`gateway.encoders.dvcqg_json`), so one contract check covers both paths;
-this module adds the X-Road header block (§1.4): ``client``, ``service`` (whose
+this module adds the X-Road header block (x-road §1.4): ``client``, ``service`` (whose
 ``serviceCode`` is the operation), a fresh ``id`` per attempt (given by the caller, who owns
 the randomness), ``issue`` = the business key (``MaHoSo``), ``protocolVersion`` 4.0.
 The envelope itself is built by zeep from the contract WSDL in :mod:`gateway.encoders.wsdl`.
@@ -18,7 +18,7 @@ PROTOCOL_VERSION = "4.0"
 
 @dataclass(frozen=True, slots=True)
 class XRoadMember:
-    """An X-Road client (member or subsystem) or the provider's subsystem (§1.3)."""
+    """An X-Road client (member or subsystem) or the provider's subsystem (x-road §1.3)."""
 
     instance: str
     member_class: str

@@ -1,6 +1,6 @@
-"""X-Road fault codes -> what happens next (x-road-protocol.md §4.3).
+"""X-Road fault codes -> what happens next (x-road §4.3).
 
-A code is read by structure, not as a whole string (§4.3 "Algorithm notes"): its origin
+A code is read by structure, not as a whole string (x-road §4.3 "Algorithm notes"): its origin
 (``Client``, ``Server.ClientProxy``, ``Server.ServerProxy``, or anything else = the DVCQG
 service itself, relayed unchanged), whether a ``ServiceFailed`` segment is present, and the
 last dotted segment. SOAP ``faultcode`` and REST ``X-Road-Error``/``type`` use the same codes.

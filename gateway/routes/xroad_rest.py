@@ -8,9 +8,9 @@ header [C1], Cà Mau's client as a query parameter [C1]: ``routes.xroad_rest.dst
 chooses (``header``, ``query`` or ``both``). Session and create-or-update are those of
 ``dvcqg-rest``.
 
-How the forwarder reports X-Road faults is unknown [?] (x-road-protocol.md §7); an answer
+How the forwarder reports X-Road faults is unknown [?] (x-road §7); an answer
 carrying ``X-Road-Error`` is read as a PR-REST error object ``{type, message, detail}``
-(§2.4) and classified by :mod:`gateway.routes.xroad_faults`; anything else is the portal's
+(x-road §2.4) and classified by :mod:`gateway.routes.xroad_faults`; anything else is the portal's
 own answer.
 """
 

@@ -1,11 +1,11 @@
-"""Route ``xroad-soap``: DVCQG services as X-Road message protocol 4.0 SOAP (x-road-protocol.md).
+"""Route ``xroad-soap``: DVCQG services as X-Road message protocol 4.0 SOAP (docs/spec/x-road.md).
 
 The request body carries the same objects as ``dvcqg-rest`` (checked against the same JSON
 contract first), wrapped by zeep from the contract WSDL with the X-Road header block (a
 fresh ``id`` per attempt, ``issue`` = ``MaHoSo``). It is sent by our aiohttp session to our
-own security server: ``POST``, ``text/xml; charset=UTF-8``, ``SOAPAction: ""`` (§6). There
+own security server: ``POST``, ``text/xml; charset=UTF-8``, ``SOAPAction: ""`` (x-road §6). There
 is no portal session: the security server authenticates us (mutual TLS when
-``tls_client_cert`` is set). Answers are classified here, at one boundary (§4.2):
+``tls_client_cert`` is set). Answers are classified here, at one boundary (x-road §4.2):
 a SOAP Fault with HTTP 200 or 500 by its ``faultcode`` (:mod:`gateway.routes.xroad_faults`);
 HTML pages, truncated or non-XML bodies, wrong content types and answers whose ``id`` or
 ``service`` do not echo ours are retryable; a body ``error_code`` other than 0 is the
@@ -226,7 +226,7 @@ def classify_soap(
     code = parse_error_code(values.get("error_code"))
     message = str(values.get("message") or "")
     if code == 0:
-        # The request hash is the security servers' audit key for this exchange (§1.6).
+        # The request hash is the security servers' audit key for this exchange (x-road §1.6).
         trace = f" [x-road id {message_id}, requestHash {headers.get('requestHash', '-')}]"
         return http_status, "0", message + trace, values
     raise PermanentDeliveryError(

@@ -1,7 +1,7 @@
 """The simulator's view of the national catalogues: procedures (TTHC) and agency codes.
 
 Both come from CSV samples shipped inside the package (``gateway/simulator/data/``; sources and
-caveats in ``/work/shared/data/README.md``) and are read with :mod:`importlib.resources`, so
+caveats in ``gateway/simulator/data/README.md``) and are read with :mod:`importlib.resources`, so
 the simulator works from an installed wheel as well as from a checkout.
 """
 

@@ -2,9 +2,9 @@
 
 - ``POST /XrdAdapter/RestService/forward/mapi/{login,g}``: the Vietnamese REST forwarder
   (spec §1.2). ``dstcode`` must name the portal, as a header or a query parameter; without
-  it the answer is a PR-REST error object with ``X-Road-Error`` (x-road-protocol.md §2.4).
+  it the answer is a PR-REST error object with ``X-Road-Error`` (x-road §2.4).
 - ``POST /xroad``: a consumer security server in front of the portal's SOAP services
-  (x-road-protocol.md §1, §6): ``text/xml``, a valid ``SOAPAction``, a SOAP 1.1 envelope
+  (x-road §1, §6): ``text/xml``, a valid ``SOAPAction``, a SOAP 1.1 envelope
   with no DTD, the X-Road headers (validated with ``xmlschema`` against ``xroad.xsd``),
   exactly one body element named after ``serviceCode`` and valid against ``dvcqg-v1.xsd``.
   Technical errors are SOAP Faults with HTTP 200 (as a real security server answers) and

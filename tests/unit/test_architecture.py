@@ -1,4 +1,4 @@
-"""Dependency rules of ARCHITECTURE.md, checked by reading the source with ``ast``."""
+"""Dependency rules of docs/architecture.md, checked by reading the source with ``ast``."""
 
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ def test_the_architecture_check_catches_impure_adapters(source: str, expected: s
     assert any(item.startswith(expected) for item in found), found
 
 
-# What each stage may not import (ARCHITECTURE.md; each package's docstring says the same).
+# What each stage may not import (docs/architecture.md; each package's docstring says the same).
 # The flow is sources -> store -> delivery -> routes -> encoders, with audit and config beside
 # them: a stage never reaches forward into one that uses it, and nothing but the composition
 # root (app, cli, demo) picks a store engine.

@@ -2,7 +2,7 @@
 
 One boundary classifies (gateway/routes/xroad_soap.py ``classify_soap`` and
 gateway/routes/xroad_faults.py); this table is the documentation of its decisions
-(x-road-protocol.md §4.3).
+(x-road §4.3).
 """
 
 from __future__ import annotations
