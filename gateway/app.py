@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +25,28 @@ import structlog
 from aiohttp import web
 
 from adapters import registry
+from gateway.admin.api import AdminApi, AdminDeps
+from gateway.admin.metrics import Metrics
+from gateway.admin.queries import Reader
+from gateway.admin.server import admin_app
 from gateway.audit.archive import archive_periodically
 from gateway.audit.chain import AuditPolicy, policy_from_config, seal_periodically
 from gateway.config.loading import load_config
 from gateway.config.schema import GatewayConfig
 from gateway.delivery.worker import DeliveryWorker
 from gateway.errors import ConfigError
+from gateway.indicators.f766 import compute, parse_period
+from gateway.indicators.reading import histories
+from gateway.model import PORTAL_TZ
 from gateway.routes.router import build_router
 from gateway.sources.backpressure import Backpressure
 from gateway.sources.configured import build_pull_sources
 from gateway.sources.intake import Intake, IntakeSource, portal_validator
 from gateway.sources.pulling import PullLoop
 from gateway.store.engines import AnyStore, open_audit_repository, open_store
+from gateway.store.postgres import schema as pg_schema
 from gateway.store.postgres.store import PostgresStore
+from gateway.store.sqlite import schema as sqlite_schema
 
 log = structlog.get_logger("gateway.app")
 
@@ -53,6 +63,11 @@ class Gateway:
     """The port intake listens on (useful when the configuration asked for port 0)."""
     sources: dict[str, PullLoop] = field(default_factory=dict)
     """The pulling sources (SQL polling, file drop) by name."""
+    metrics: Metrics = field(default_factory=Metrics)
+    admin: AdminApi | None = None
+    admin_port: int | None = None
+    """The port the admin API and console listen on (None: ``admin.enabled`` is false)."""
+    on_reload: list[Callable[[GatewayConfig], None]] = field(default_factory=list)
 
 
 def build_sources(config: GatewayConfig) -> dict[str, IntakeSource]:
@@ -100,6 +115,9 @@ async def running(
         busy=busy.reason,
     )
     runner = web.AppRunner(intake.app(), access_log=None, handle_signals=False)
+    current: list[GatewayConfig] = [config]
+    deps = _operators(current, store, worker, intake, clock)
+    admin_runner: web.AppRunner | None = None
     stop = asyncio.Event()
     sources_stop = asyncio.Event()
     delivery_task: asyncio.Task[None] | None = None
@@ -111,9 +129,9 @@ async def running(
             config, store, on_commit=worker.wake, clock=clock, validate=validate
         )
         await runner.setup()
-        site = web.TCPSite(runner, config.intake.host, config.intake.port)
-        await site.start()
+        await web.TCPSite(runner, config.intake.host, config.intake.port).start()
         port = _bound_port(runner)
+        admin, admin_runner, admin_port = await _start_admin(config, deps)
         delivery_task = asyncio.create_task(worker.run(stop), name="delivery")
         source_tasks = [
             asyncio.create_task(loop.run(sources_stop), name=f"source:{name}")
@@ -125,19 +143,22 @@ async def running(
             store=config.store.engine,
             portal=config.portal.base_url,
         )
-        yield Gateway(config, store, worker, intake, port, pulls)
+        gateway = Gateway(
+            config, store, worker, intake, port, pulls, deps.metrics, admin, admin_port
+        )
+        gateway.on_reload.append(lambda new: current.__setitem__(0, new))
+        yield gateway
     finally:
+        deps.draining = True  # /healthz and /readyz answer 503 from now on
         sources_stop.set()
         await _stop_sources(source_tasks, grace_s)
         intake.accepting = False
         await runner.cleanup()
         stop.set()
-        if delivery_task is not None:
-            try:
-                await asyncio.wait_for(delivery_task, grace_s)
-            except TimeoutError:
-                log.warning("delivery_cut_at_grace_period", grace_s=grace_s)
+        await _stop_delivery(delivery_task, grace_s)
         await worker.route.close()
+        if admin_runner is not None:
+            await admin_runner.cleanup()
         if sealing is not None:
             await sealing
         await _close_store(store, worker.owner, clock)
@@ -154,6 +175,16 @@ async def _close_store(store: AnyStore, owner: str, clock: Callable[[], float]) 
         await store.seal_audit(clock())  # no entry of this run stays unsigned
     finally:
         await store.close()
+
+
+async def _stop_delivery(task: asyncio.Task[None] | None, grace_s: float) -> None:
+    """Let the delivery round in flight finish within the grace period."""
+    if task is None:
+        return
+    try:
+        await asyncio.wait_for(task, grace_s)
+    except TimeoutError:
+        log.warning("delivery_cut_at_grace_period", grace_s=grace_s)
 
 
 async def _stop_sources(tasks: list[asyncio.Task[None]], grace_s: float) -> None:
@@ -208,6 +239,64 @@ async def _retention(
     )
 
 
+def _operators(
+    current: list[GatewayConfig],
+    store: AnyStore,
+    worker: DeliveryWorker,
+    intake: Intake,
+    clock: Callable[[], float],
+) -> AdminDeps:
+    """Metrics fed by the worker and intake, and what the admin API reads (``current[0]`` is
+    the configuration in force: a reload replaces it)."""
+    metrics = Metrics(clock)
+    worker.observers.append(metrics.observe_call)
+    intake.observers.append(metrics.observe_intake)
+    return AdminDeps(
+        config=lambda: current[0],
+        store=store,
+        reader=Reader(store, numbered=isinstance(store, PostgresStore), clock=clock),
+        worker=worker,
+        metrics=metrics,
+        open_audit=lambda: open_audit_repository(current[0].store),
+        schema_current=lambda: schema_current(store),
+        indicators=lambda: month_indicators(store, clock),
+        clock=clock,
+    )
+
+
+async def _start_admin(
+    config: GatewayConfig, deps: AdminDeps
+) -> tuple[AdminApi | None, web.AppRunner | None, int | None]:
+    """The admin listener, when ``admin.enabled``."""
+    if not config.admin.enabled:
+        return None, None, None
+    app, api = admin_app(deps)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, config.admin.host, config.admin.port).start()
+    log.info("admin_started", admin=f"http://{config.admin.host}:{_bound_port(runner)}")
+    return api, runner, _bound_port(runner)
+
+
+async def schema_current(store: AnyStore) -> bool:
+    """Whether the store's schema is at the version this code expects."""
+    if isinstance(store, PostgresStore):
+        rows = await store.query("SELECT MAX(version) FROM schema_migrations")
+        return rows[0][0] is not None and int(rows[0][0]) == pg_schema.LATEST
+    rows = await store.query("SELECT value FROM meta WHERE key = 'schema_version'")
+    return bool(rows) and int(rows[0][0]) == sqlite_schema.SCHEMA_VERSION
+
+
+async def month_indicators(
+    store: AnyStore, clock: Callable[[], float]
+) -> list[tuple[str, float | None, float | None]]:
+    """The Decision 766 figures of the current month, for the metrics."""
+    now = datetime.fromtimestamp(clock(), PORTAL_TZ)
+    period = parse_period(now.strftime("%Y-%m"))
+    table = compute(await histories(store), period, as_of=now)
+    return [(i.code, i.ratio if i.value is None else i.value, i.points) for i in table]
+
+
 def _bound_port(runner: web.AppRunner) -> int:
     for address in runner.addresses:
         if isinstance(address, tuple):
@@ -247,6 +336,10 @@ async def reload(gateway: Gateway, path: Path) -> bool:
     )
     gateway.worker.use(route, config.delivery)
     gateway.config = config
+    for listener in gateway.on_reload:
+        listener(config)
+    if gateway.admin is not None:
+        gateway.admin.reload()
     await gateway.store.audit_system(
         "config_reloaded",
         {"config_digest": hashlib.sha256(repr(config).encode()).hexdigest(), "path": str(path)},

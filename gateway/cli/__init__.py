@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 from gateway.cli import adapters, audit, core, db, dlq, indicators, translate
 from gateway.errors import ConfigError, GatewayError, StoreUnavailableError
@@ -50,7 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dvc-gateway",
         description="Durable gateway from local one-stop software to the national portal.",
     )
+    parser.add_argument("--version", action="version", version=f"dvc-gateway {_version()}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(sub)
     return parser
+
+
+def _version() -> str:
+    try:
+        return version("dvc-gateway")
+    except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+        return "unknown (not installed)"

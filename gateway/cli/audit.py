@@ -30,6 +30,7 @@ from gateway.audit.archive import (
 )
 from gateway.audit.chain import AuditEntry
 from gateway.audit.keys import Signer, load_public_keys, public_key_b64
+from gateway.cli.options import add_config
 from gateway.config.loading import load_config
 from gateway.config.schema import GatewayConfig
 from gateway.store.engines import open_audit_repository
@@ -100,7 +101,7 @@ def _verb(
     verbs: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
 ) -> argparse.ArgumentParser:
     parser = verbs.add_parser(name, help=text)
-    parser.add_argument("--config", type=Path, required=True)
+    add_config(parser)
     return parser
 
 

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import structlog
 
 from gateway import logs
+from gateway.cli.options import add_config
 from gateway.config.loading import load_config
 from gateway.config.schema import ROUTE_NAMES, GatewayConfig
 
@@ -21,7 +22,7 @@ log = structlog.get_logger("gateway.cli")
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this module's verbs to the ``dvc-gateway`` parser."""
     run = sub.add_parser("run", help="run the daemon")
-    run.add_argument("--config", type=Path, required=True)
+    add_config(run)
     run.add_argument(
         "--grace-s",
         type=float,
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.set_defaults(func=_cmd_run)
 
     check = sub.add_parser("check-config", help="check a configuration file, list every error")
-    check.add_argument("--config", type=Path, required=True)
+    add_config(check)
     check.set_defaults(func=_cmd_check_config)
 
     sim = sub.add_parser("simulate-portal", help="run the national-portal simulator")
@@ -102,6 +103,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from gateway.admin.systemd import Notifier  # noqa: PLC0415
     from gateway.app import reload, running  # noqa: PLC0415
 
     config = load_config(args.config)
@@ -112,17 +114,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        notifier = Notifier()
         async with running(config, grace_s=args.grace_s) as gateway:
             reloads: set[asyncio.Task[bool]] = set()
 
             def on_hup() -> None:
+                notifier.notify("RELOADING=1")
                 task = asyncio.ensure_future(reload(gateway, args.config))
                 reloads.add(task)
                 task.add_done_callback(reloads.discard)
+                task.add_done_callback(lambda _: notifier.notify("READY=1"))
 
             loop.add_signal_handler(signal.SIGHUP, on_hup)
+            notifier.notify(
+                "READY=1", f"STATUS=intake on {config.intake.host}:{gateway.port}, delivering"
+            )
+            watchdog = asyncio.create_task(notifier.watchdog(stop), name="watchdog")
             await stop.wait()
             log.info("shutdown_requested")
+            notifier.notify("STOPPING=1", "STATUS=draining")
+            await watchdog
 
     asyncio.run(serve())
     return 0

@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from pathlib import Path
 
+from gateway.cli.options import add_config
 from gateway.config.loading import load_config
 from gateway.store.engines import open_store
 from gateway.store.postgres import schema as pg_schema
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     db = sub.add_parser("db", help="database schema")
     verbs = db.add_subparsers(required=True, metavar="VERB")
     migrate = verbs.add_parser("migrate", help="apply missing schema migrations")
-    migrate.add_argument("--config", type=Path, required=True)
+    add_config(migrate)
     migrate.set_defaults(func=_cmd_migrate)
 
 

@@ -13,20 +13,27 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from pathlib import Path
 from typing import TypeVar
 
+from gateway.admin.metrics import StoreFigures
+from gateway.admin.queries import AgencyRow, Reader
+from gateway.cli.options import add_config
 from gateway.config.loading import load_config
 from gateway.model import PORTAL_TZ
 from gateway.store.contract import DeadFilter, DeadLetter
 from gateway.store.engines import AnyStore, open_store
+from gateway.store.postgres.store import PostgresStore
 
 T = TypeVar("T")
+MAX_DRY_RUN = 100_000
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    status = sub.add_parser("status", help="records per state, oldest waiting record")
-    status.add_argument("--config", type=Path, required=True)
+    status = sub.add_parser(
+        "status", help="records per state, oldest waiting record, what waits per agency"
+    )
+    add_config(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_cmd_status)
 
     dlq = sub.add_parser("dlq", help="the dead-letter list")
@@ -36,7 +43,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing.add_argument("--limit", type=int, default=100)
     listing.set_defaults(func=_cmd_list)
     show = verbs.add_parser("show", help="one dead letter with the portal's answer")
-    show.add_argument("--config", type=Path, required=True)
+    add_config(show)
     show.add_argument("record_id", type=int)
     show.add_argument(
         "--payload", action="store_true", help="also print the record (holds personal data)"
@@ -47,30 +54,38 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _filters(replay)
     replay.add_argument("--all", action="store_true", help="every dead letter")
     replay.add_argument("--by", default="", help="who asked (default: the OS user)")
+    replay.add_argument(
+        "--dry-run", action="store_true", help="only count what would be queued again"
+    )
     replay.set_defaults(func=_cmd_replay)
 
 
 def _filters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, required=True)
+    add_config(parser)
     parser.add_argument("--id", type=int, action="append", default=[], dest="ids")
     parser.add_argument("--dossier", default="", help="MaHoSo")
     parser.add_argument("--code", default="", help="the portal's error_code")
     parser.add_argument("--since", default="", help="dead-lettered at or after (ISO 8601)")
+    parser.add_argument("--until", default="", help="dead-lettered before (ISO 8601)")
     parser.add_argument("--quarantined", action="store_true", help="include quarantined records")
 
 
 def _where(args: argparse.Namespace) -> DeadFilter:
-    since = None
-    if args.since:
-        when = datetime.fromisoformat(args.since)
-        since = (when if when.tzinfo else when.replace(tzinfo=PORTAL_TZ)).timestamp()
     return DeadFilter(
         record_ids=tuple(args.ids),
         dossier_code=args.dossier,
         portal_code=args.code,
-        since=since,
+        since=_epoch(args.since),
+        until=_epoch(args.until),
         include_quarantined=args.quarantined,
     )
+
+
+def _epoch(text: str) -> float | None:
+    if not text:
+        return None
+    when = datetime.fromisoformat(text)
+    return (when if when.tzinfo else when.replace(tzinfo=PORTAL_TZ)).timestamp()
 
 
 def _with_store(args: argparse.Namespace, work: Callable[[AnyStore], Awaitable[T]]) -> T:
@@ -91,15 +106,67 @@ def _when(epoch: float) -> str:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    async def work(store: AnyStore) -> tuple[dict[str, int], float | None]:
-        return await store.counts(), await store.next_due()
+    config = load_config(args.config)
 
-    counts, due = _with_store(args, work)
-    for state, n in counts.items():
+    async def work(store: AnyStore) -> tuple[StoreFigures, list[AgencyRow], float | None]:
+        reader = Reader(store, numbered=isinstance(store, PostgresStore))
+        return await reader.figures(), await reader.agencies(), await store.next_due()
+
+    figures, agencies, due = _with_store(args, work)
+    now = time.time()
+    rows = [
+        {
+            "agency": a.agency_code,
+            "route": config.routes.agencies.get(a.agency_code, config.routes.default),
+            "queued": a.queued,
+            "leased": a.leased,
+            "dead": a.dead,
+            "blocked": a.blocked,
+            "oldest_waiting_age_s": None
+            if a.oldest_waiting_at is None
+            else round(now - a.oldest_waiting_at, 1),
+            "next_attempt_at": None if a.next_attempt_at is None else _when(a.next_attempt_at),
+        }
+        for a in agencies
+    ]
+    if args.json:
+        answer = {
+            "states": figures.states,
+            "oldest_queued_age_s": figures.oldest_queued_s,
+            "next_attempt_at": None if due is None else _when(due),
+            "agencies": rows,
+        }
+        print(json.dumps(answer, ensure_ascii=False, indent=2))
+        return 0
+    for state, n in figures.states.items():
         print(f"{state:<12}{n:>10}")
+    if figures.oldest_queued_s is not None:
+        print(f"oldest queued record waits for {_age(figures.oldest_queued_s)}")
     if due is not None:
-        print(f"next attempt due {_when(due)}")
+        when = "now (it waits on an earlier record)" if due <= now else _when(due)
+        print(f"next attempt due {when}")
+    if rows:
+        print()
+        print(
+            f"{'agency':<20} {'route':<11} {'queued':>7} {'leased':>7} {'dead':>6} "
+            f"{'blocked':>8}  oldest"
+        )
+        for r in rows:
+            age = r["oldest_waiting_age_s"]
+            assert age is None or isinstance(age, float)
+            print(
+                f"{r['agency']:<20} {r['route']:<11} {r['queued']:>7} {r['leased']:>7} "
+                f"{r['dead']:>6} {r['blocked']:>8}  {'-' if age is None else _age(age)}"
+            )
     return 0
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _line(d: DeadLetter) -> str:
@@ -142,6 +209,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         print("say which records: --id, --dossier, --code, --since, or --all")
         return 2
     by = args.by or getpass.getuser()
+    if args.dry_run:
+        letters = _with_store(args, lambda s: s.dead_letters(where, limit=MAX_DRY_RUN))
+        print(f"{len(letters)} record(s) would be queued again")
+        return 0
     ids = _with_store(args, lambda s: s.replay(where, by=by, now=time.time()))
     print(f"{len(ids)} record(s) queued again (by {by})")
     return 0

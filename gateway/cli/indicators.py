@@ -15,6 +15,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from gateway.cli.options import add_config
 from gateway.config.loading import load_config
 from gateway.config.schema import GatewayConfig
 from gateway.indicators.f766 import LABELS, DossierHistory, ProcedureFacts, parse_period
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="table",
         help="table (default) or explain: the dossiers that cost points on --indicator",
     )
-    parser.add_argument("--config", type=Path, required=True)
+    add_config(parser)
     parser.add_argument("--period", required=True, help="YYYY-MM, YYYY-Qn or YYYY")
     parser.add_argument("--agency", default="", help="only this agency (MaDinhDanh)")
     parser.add_argument("--by", choices=("agency", "procedure"), default=None)

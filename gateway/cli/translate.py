@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters import registry
+from gateway.cli.options import add_config
 from gateway.config.loading import load_config
 from gateway.config.mappings import load_tables
 from gateway.config.rules import route_problems
@@ -42,7 +43,7 @@ MESSAGE_ID = "<x-road-message-id>"
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``translate`` to the ``dvc-gateway`` parser."""
     parser = sub.add_parser("translate", help="print the wire messages for input records")
-    parser.add_argument("--config", type=Path, required=True)
+    add_config(parser)
     parser.add_argument("--adapter", required=True, help="an installed adapter, e.g. canonical")
     parser.add_argument("--input", type=Path, required=True, help="a JSON array (or object)")
     parser.add_argument(

@@ -10,6 +10,7 @@ import re
 
 from gateway.config.schema import (
     ROUTE_NAMES,
+    AdminConfig,
     AuditConfig,
     FileDropConfig,
     GatewayConfig,
@@ -60,6 +61,7 @@ def check_values(config: GatewayConfig, problems: list[Problem]) -> None:
         problems.append(Problem("delivery.retry.max_attempts", "must be at least 1"))
     _check_routes(config.routes, problems)
     _check_audit(config.audit, problems)
+    _check_admin(config.admin, problems)
     intake = config.intake
     if not 0 <= intake.port <= 65535:
         problems.append(Problem("intake.port", "must be a TCP port (0-65535)"))
@@ -173,3 +175,30 @@ def _check_audit(audit: AuditConfig, problems: list[Problem]) -> None:
     for name in ("signing_key_env", "hash_key_env"):
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", getattr(audit, name)):
             problems.append(Problem(f"audit.{name}", "must be an environment variable name"))
+
+
+MIN_TOKEN_CHARS = 16
+
+
+def _check_admin(admin: AdminConfig, problems: list[Problem]) -> None:
+    """Tokens long enough and all different; a listener on a port."""
+    seen: dict[str, str] = {}
+    for name, entry in admin.tokens.items():
+        if len(entry.token) < MIN_TOKEN_CHARS:
+            problems.append(
+                Problem(
+                    f"admin.tokens.{name}.token", f"must be at least {MIN_TOKEN_CHARS} characters"
+                )
+            )
+        elif entry.token in seen:
+            problems.append(
+                Problem(
+                    f"admin.tokens.{name}.token", f"is the same as the token of {seen[entry.token]}"
+                )
+            )
+        else:
+            seen[entry.token] = name
+    if not 0 <= admin.port <= 65535:
+        problems.append(Problem("admin.port", "must be 0-65535"))
+    if admin.max_list < 1 or admin.replay_confirm_above < 0:
+        problems.append(Problem("admin", "max_list must be >= 1 and replay_confirm_above >= 0"))

@@ -285,6 +285,32 @@ class AuditConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminToken:
+    """One bearer token of the admin API and console, and the role it carries."""
+
+    role: Literal["viewer", "operator", "admin"]
+    token: str
+    """The secret itself: write it as ``${ENV_NAME}`` so it comes from the environment."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdminConfig:
+    """The admin API, the web console and the metrics, on a listener of their own."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8081
+    tokens: Mapping[str, AdminToken] = field(default_factory=dict)
+    """By name (the name is what the audit log records for each action)."""
+    public_metrics: bool = False
+    """Serve ``/metrics`` without a token (a Prometheus on the same host)."""
+    replay_confirm_above: int = 100
+    """A replay of more dead letters than this must repeat the count to go ahead."""
+    max_list: int = 200
+    """The most rows a list returns (dead letters, records, timelines)."""
+
+
+@dataclass(frozen=True, slots=True)
 class IndicatorsConfig:
     """The Decision 766 preview (``dvc-gateway indicators``)."""
 
@@ -308,3 +334,4 @@ class GatewayConfig:
     routes: RoutesConfig = field(default_factory=RoutesConfig)
     audit: AuditConfig = field(default_factory=AuditConfig)
     indicators: IndicatorsConfig = field(default_factory=IndicatorsConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)

@@ -40,6 +40,14 @@ class RouteGuards:
         """By route."""
         self.budgets: dict[str, RetryBudget] = {}
         """By route."""
+        self.paused: dict[str, str] = {}
+        """``route`` or ``route/agency`` -> who paused it (the admin API); records of a paused
+        route or agency are deferred without an attempt. Kept in this process only."""
+
+    def paused_by(self, agency: str) -> str | None:
+        """Who paused the road this agency's records take, or None."""
+        route = self._route_of(agency)
+        return self.paused.get(f"{route}/{agency}") or self.paused.get(route)
 
     def reconfigure(self, config: DeliveryConfig) -> None:
         """New settings (SIGHUP): limits and budgets start afresh where their settings

@@ -76,6 +76,19 @@ class DeliveryWorker:
         self.guards = RouteGuards(config, self._route_name, clock, sleep)
         self._sleep = sleep
         self._next: tuple[Route, DeliveryConfig] | None = None
+        self._unreachable: set[int] = set()
+        """Records of this round whose call failed for want of a portal (retryable)."""
+        self.observers: list[Callable[[Sequence[Claimed], Sequence[Outcome]], None]] = []
+        """Called with each call's records and outcomes once they are stored (metrics)."""
+
+    @property
+    def portal_down(self) -> bool:
+        """Whether the last round's every attempted call failed for want of a portal."""
+        return self._portal_down
+
+    def route_name(self, agency: str) -> str:
+        """The route an agency's records take."""
+        return self._route_name(agency)
 
     @property
     def route(self) -> Route:
@@ -218,12 +231,19 @@ class DeliveryWorker:
         no more than the calls in flight."""
         outcomes = await self._deliver(call)
         await self._store.complete(outcomes)
+        for observe in self.observers:
+            observe(call, outcomes)
         return outcomes
 
     async def _deliver(self, call: list[Claimed]) -> list[Outcome]:
         """One portal call's records: budget, breaker, look-up, then the call itself."""
         async with self._limit:
             now = self._clock()
+            paused_by = self.guards.paused_by(call[0].record.agency_code)
+            if paused_by is not None:
+                at = now + self._config.idle_poll_s
+                why = f"route paused by {paused_by}"
+                return [self._outcomes.deferred(c, at, why) for c in call]
             budget = self.guards.budget(call[0].record.agency_code)
             if any(c.attempts > 0 for c in call):
                 if not budget.try_retry(now):
@@ -272,6 +292,7 @@ class DeliveryWorker:
             return [*done, self._outcomes.failed(call[0], exc, started)]
         except DeliveryError as exc:
             breaker.failed(self._clock())
+            self._unreachable.update(c.record_id for c in call)
             return done + [self._outcomes.failed(c, exc, started) for c in call]
         except Exception as exc:
             if len(call) > 1:
@@ -363,8 +384,11 @@ class DeliveryWorker:
         return breaker.state != "open" or now >= breaker.retry_at()
 
     def _note_portal_health(self, outcomes: list[Outcome]) -> None:
-        """Log 'portal_unavailable' and 'portal_recovered' on the transition only."""
-        retried = [o for o in outcomes if o.kind is OutcomeKind.RETRY]
+        """Log 'portal_unavailable' and 'portal_recovered' on the transition only. A record
+        dead-lettered because its last attempt found no portal (``max_attempts``) is a
+        failure too: only an answer from the portal means it is back."""
+        unreachable, self._unreachable = self._unreachable, set()
+        retried = [o for o in outcomes if o.kind is OutcomeKind.RETRY or o.record_id in unreachable]
         attempted = [o for o in outcomes if o.kind is not OutcomeKind.DEFERRED]
         if not attempted:
             return

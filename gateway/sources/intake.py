@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +100,8 @@ class Intake:
         self._on_commit = on_commit
         self._clock = clock
         self.accepting = True
+        self.observers: list[Callable[[str, Sequence[Receipt]], None]] = []
+        """Called with each committed request's source and receipts (metrics)."""
 
     def use(
         self,
@@ -162,6 +164,8 @@ class Intake:
         except StoreError as exc:
             return self._store_failed(source, exc)
         self._on_commit()
+        for observe in self.observers:
+            observe(source.name, receipts)
         return web.json_response(_answer(receipts, problems))
 
     def _store_failed(self, source: IntakeSource, exc: StoreError) -> web.Response:

@@ -140,6 +140,8 @@ class DeadFilter:
     portal_code: str = ""
     since: float | None = None
     """Dead-lettered at or after this time (epoch seconds)."""
+    until: float | None = None
+    """Dead-lettered before this time (epoch seconds)."""
     include_quarantined: bool = False
 
 

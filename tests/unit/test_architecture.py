@@ -189,7 +189,7 @@ def test_the_architecture_check_catches_impure_adapters(source: str, expected: s
 # them: a stage never reaches forward into one that uses it, and nothing but the composition
 # root (app, cli, demo) picks a store engine.
 ENGINES = ("gateway.store.sqlite", "gateway.store.postgres", "gateway.store.engines")
-RUNNING = ("gateway.app", "gateway.cli", "gateway.demo", "gateway.scaffold")
+RUNNING = ("gateway.app", "gateway.cli", "gateway.demo", "gateway.scaffold", "gateway.admin")
 LAYER_RULES: dict[str, tuple[str, ...]] = {
     "gateway/store": ("gateway.delivery", "gateway.routes", "gateway.sources", *RUNNING),
     "gateway/delivery": ("gateway.sources", *ENGINES, *RUNNING),
@@ -216,6 +216,16 @@ LAYER_RULES: dict[str, tuple[str, ...]] = {
         "gateway.sources",
         "gateway.audit",
         *RUNNING,
+    ),
+    # The operators' API and console are handed the store, the worker and the audit log by
+    # the composition root: they pick no engine and reach no source or route themselves.
+    "gateway/admin": (
+        *ENGINES,
+        "gateway.sources",
+        "gateway.routes",
+        "gateway.app",
+        "gateway.cli",
+        "gateway.demo",
     ),
     # The 766 preview reads the store through its read-only query; it picks no engine.
     "gateway/indicators": (

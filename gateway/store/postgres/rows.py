@@ -302,4 +302,7 @@ def dead_where(where: DeadFilter) -> tuple[str, list[object]]:
     if where.since is not None:
         params.append(where.since)
         clauses.append(f"r.updated_at >= ${len(params)}")
+    if where.until is not None:
+        params.append(where.until)
+        clauses.append(f"r.updated_at < ${len(params)}")
     return " AND ".join(clauses), params

@@ -274,4 +274,7 @@ def dead_where(where: DeadFilter) -> tuple[str, list[object]]:
     if where.since is not None:
         clauses.append("r.updated_at >= ?")
         params.append(where.since)
+    if where.until is not None:
+        clauses.append("r.updated_at < ?")
+        params.append(where.until)
     return " AND ".join(clauses), params
