@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint type unit check run simulate bench bench-audit bench-scale bench-claim clean
+.PHONY: demo test lint type unit check run simulate bench bench-audit bench-scale bench-claim clean browser screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,21 @@ type: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy --strict tools/verify_audit.py bench/audit_verify.py bench/scale_out.py bench/pg_claim.py
 
-unit: $(STAMP)
+unit: $(STAMP) browser
 	$(BIN)/pytest
+
+# The console's browser test needs Debian's chromium (Playwright drives it; its own browser
+# download cannot work here). Installed with apt-get when missing and running as root;
+# elsewhere the test says how to install it (and fails in CI rather than skip).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: apt-get install chromium (the console test needs it)"; fi; }
+
+# Refresh the console screenshots the README shows (docs/console-*.png).
+screenshots: $(STAMP) browser
+	DVCGW_SCREENSHOTS=docs $(BIN)/pytest -q tests/integration/test_console_browser.py -k operator
 
 # The README's test command: lint, strict typing and the whole pytest suite.
 test: lint type unit

@@ -39,6 +39,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 READY_TIMEOUT_S = 2.0
 MAX_REPLAY_COUNT = 100_000
+MAX_RECORD_ID = 2**63 - 1
+MAX_IDS = 1000
 SECRET_KEYS = ("password", "token", "dsn", "secret", "key")
 
 
@@ -365,9 +367,11 @@ async def _body(request: web.Request) -> dict[str, Any]:
 def _dead_filter(values: Mapping[str, Any]) -> DeadFilter:
     ids = values.get("ids", ())
     if not isinstance(ids, (list, tuple)) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in ids
+        isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= MAX_RECORD_ID for i in ids
     ):
-        raise ApiError(400, "ids must be a list of integers")
+        raise ApiError(400, f"ids must be a list of record ids (1 to {MAX_RECORD_ID})")
+    if len(ids) > MAX_IDS:
+        raise ApiError(400, f"at most {MAX_IDS} ids at once")
     for name in ("dossier", "code"):
         if not isinstance(values.get(name, ""), str):
             raise ApiError(400, f"{name} must be a string")

@@ -30,7 +30,11 @@ REPLAY_BODY = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "ids": {"type": "array", "items": {"type": "integer"}, "maxItems": 1000},
+        "ids": {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+            "maxItems": 1000,
+        },
         "dossier": {"type": "string", "maxLength": 64},
         "code": {"type": "string", "maxLength": 16},
         "since": {"type": "string", "format": "date-time"},
