@@ -13,6 +13,8 @@ its value equals an input value, which is then credited as a last resort.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import enum
 import re
 import typing
 from collections.abc import Callable, Iterator
@@ -124,14 +126,16 @@ def _canonical(translate: Translate, raw: Any) -> dict[str, Any] | None:
         return None
 
 
-def provenance(translate: Translate, raw: Any) -> dict[str, list[str]]:
-    """Canonical path -> the input paths that feed it (empty: the adapter's own value)."""
+def provenance(translate: Translate, raw: Any) -> tuple[dict[str, list[str]], list[str]]:
+    """Canonical path -> the input paths that feed it (empty: the adapter's own value), and
+    the input paths the adapter refused every change of (a code looked up in a table)."""
     base = _canonical(translate, raw)
     if base is None:
-        return {}
+        return {}, []
     fed: dict[str, list[str]] = {path: [] for path in base}
+    checked: list[str] = []
     if not isinstance(raw, dict | list):
-        return fed
+        return fed, checked
     inputs = {show(keys): value for keys, value in _leaves(raw, ())}
     for keys, value in _leaves(raw, ()):
         path = show(keys)
@@ -144,17 +148,21 @@ def provenance(translate: Translate, raw: Any) -> dict[str, list[str]]:
                 if after.get(key) != before:
                     fed[key].append(path)
             break
+        else:
+            checked.append(path)
     for key, value in base.items():
         if not fed[key] and isinstance(value, str) and len(value) >= 3:
             fed[key] = [p for p, v in inputs.items() if v == value]
-    return fed
+    return fed, checked
 
 
 def explain(translate: Translate, raw: Any) -> list[str]:
     """Lines ``wire field <- canonical field <- input field(s)`` for one input record."""
     record = translate(raw)
     kind = str(record.kind)
-    fed = provenance(translate, raw)
+    fed, checked = provenance(translate, raw)
+    defaults = {f"$.{f.name}": _dump_default(f) for f in dataclasses.fields(CLASSES[kind])}
+    own = "(adapter: an option, a constant or a code table)"
     rows = []
     for path, value in leaves(record_to_json(record)):
         if path == "$.kind":
@@ -162,10 +170,29 @@ def explain(translate: Translate, raw: Any) -> list[str]:
         wire = wire_field(kind, path)
         if not wire:
             continue
-        sources = ", ".join(fed.get(path, [])) or (
-            "(adapter: options, constant or default)" if value not in ("", None) else "(empty)"
-        )
+        if fed.get(path):
+            sources = ", ".join(fed[path])
+        elif value in ("", None):
+            sources = "(empty)"
+        elif path in defaults and defaults[path] == value:
+            sources = "(default)"
+        else:
+            sources = own
         rows.append((wire, path.removeprefix("$."), sources))
     width = max((len(r[0]) for r in rows), default=0)
     cwidth = max((len(r[1]) for r in rows), default=0)
-    return [f"  {w:<{width}}  <- {c:<{cwidth}}  <- {s}" for w, c, s in rows]
+    lines = [f"  {w:<{width}}  <- {c:<{cwidth}}  <- {s}" for w, c, s in rows]
+    if checked:
+        lines.append(f"  read through a code table (every change refused): {', '.join(checked)}")
+    return lines
+
+
+def _dump_default(f: dataclasses.Field[Any]) -> Any:
+    """A field's default as the canonical JSON writes it (``_MISSING`` when it has none)."""
+    if f.default is dataclasses.MISSING:
+        return _MISSING
+    value = f.default
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+_MISSING = object()

@@ -168,7 +168,8 @@ def test_source_uses_a_file_drop_sources_adapter_options_and_file_settings(
     explained = {line.split("<-")[0].strip(): line for line in out.splitlines() if "<-" in line}
     assert explained["HoSo.MaHoSo"].split("<-")[2].strip() == "$.Số hồ sơ"
     assert explained["HoSo.NgayTiepNhan"].split("<-")[2].strip() == "$.Ngày tiếp nhận"
-    assert "adapter: options" in explained["envelope.madonvi"]
+    assert "(adapter: an option, a constant or a code table)" in explained["envelope.madonvi"]
+    assert "read through a code table (every change refused): $.Tình trạng" in out
     # --adapter alone knows nothing of the file-drop source's options
     assert main([*args, "--adapter", "legacy-csv"]) == 2
 
