@@ -296,6 +296,35 @@ Conventions (both schemas and the reader):
 """
 
 PAGE_RULES = """\
+## Examples
+
+A dossier, one of its steps and its result, as one intake request:
+
+```json
+[
+  {"kind": "dossier", "dossier_code": "000.00.00.H56-261127-00001",
+   "agency_code": "000.00.00.H56", "procedure_code": "1.001193",
+   "procedure_name": "Thủ tục đăng ký khai sinh", "field_code": "G15-TP07",
+   "field_name": "Hộ tịch", "status": 4, "channel": 2,
+   "received_at": "2026-11-27T08:15:00+07:00", "due_at": "2026-11-28T08:15:00+07:00",
+   "owner_name": "Nguyễn Thị Ánh Tuyết",
+   "summary": "Đăng ký khai sinh cho cháu Nguyễn Minh Khôi",
+   "handling_agency_name": "UBND xã Quảng Phú",
+   "fees": [{"name": "Lệ phí đăng ký khai sinh", "amount_vnd": 8000}],
+   "documents": [{"file_id": "f1", "file_name": "To khai.pdf",
+                  "download_url": "https://motcua.example.gov.vn/files/f1.pdf"}]},
+  {"kind": "progress", "dossier_code": "000.00.00.H56-261127-00001",
+   "agency_code": "000.00.00.H56", "handler": "Lê Văn Cường",
+   "handled_at": "2026-11-27T09:00:00+07:00", "action": "Thẩm định hồ sơ", "status": 4},
+  {"kind": "result", "dossier_code": "000.00.00.H56-261127-00001",
+   "agency_code": "000.00.00.H56", "status": 10,
+   "finished_at": "2026-11-28T07:30:00+07:00", "returned_at": "2026-11-28T08:00:00+07:00",
+   "handler": "Lê Văn Cường",
+   "result_documents": [{"name": "Giấy khai sinh.pdf", "document_id": "kq1",
+                         "download_url": "https://motcua.example.gov.vn/files/kq1.pdf"}]}
+]
+```
+
 ## Rules that tie records together
 
 ### How a step is tied to its dossier / Bước xử lý gắn với hồ sơ thế nào
