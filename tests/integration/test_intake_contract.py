@@ -14,7 +14,12 @@ import pytest
 
 from gateway.app import Gateway, running
 from tests.contract.test_canonical_contract import BROKEN, FIXTURES, expected_problems
-from tests.integration.test_end_to_end import Portal, gateway_config, portal  # noqa: F401
+from tests.integration.test_end_to_end import (  # noqa: F401
+    Portal,
+    drained,
+    gateway_config,
+    portal,
+)
 
 
 async def post(gw: Gateway, records: list[Any]) -> tuple[bytes, dict[str, Any]]:
@@ -78,3 +83,40 @@ async def test_reasons_come_in_the_configured_language_and_the_audit_keeps_both(
     assert "required field is missing" in details["intake_rejected"][0]["reason"]
     assert "thiếu trường bắt buộc" in details["intake_rejected"][0]["reason_vi"]
     assert "Cổng DVCQG yêu cầu" in details["quarantined"][0]["reason_vi"]
+
+
+async def test_the_documented_rules_tying_steps_and_results_to_their_dossier(
+    tmp_path: Path,
+    portal: Portal,  # noqa: F811
+) -> None:
+    """docs/canonical-input.md, "Rules that tie records together"."""
+    code = "000.00.00.H56-261102-00042"
+    snapshot = {**dossier_json(code), "status": 4}
+    step = {"kind": "progress", "dossier_code": code, "agency_code": "000.00.00.H56",
+            "handler": "Lê Văn Cường", "handled_at": "2026-11-02T09:00:00+07:00",
+            "action": "Thẩm định hồ sơ", "status": 4}  # fmt: skip
+    orphan = {"kind": "result", "dossier_code": "000.00.00.H56-261102-00043",
+              "agency_code": "000.00.00.H56", "status": 10,
+              "finished_at": "2026-11-03T08:00:00+07:00", "handler": "Lê Văn Cường"}  # fmt: skip
+    returned = {**snapshot, "status": 10, "returned_at": "2026-11-03T08:00:00+07:00",
+                "processing_finished_at": "2026-11-03T07:00:00+07:00"}  # fmt: skip
+    async with running(gateway_config(tmp_path, portal.url)) as gw:
+        _body, first = await post(gw, [step, orphan])
+        await gw.worker.run_once()
+        assert portal.state.progress == {}  # the step waits for its dossier
+        _body, second = await post(gw, [snapshot])
+        counts = await drained(gw)
+        assert counts["delivered"] == 2
+        _body, third = await post(gw, [returned])
+        counts = await drained(gw)
+    assert [r["status"] for r in first["results"]] == ["accepted", "quarantined"]
+    assert "no dossier snapshot with this code" in first["results"][1]["reason"]
+    assert second["accepted"] == third["accepted"] == 1
+    assert [s["NoiDungXuLy"] for s in portal.state.progress[code]] == ["Thẩm định hồ sơ"]
+    # a status-10 snapshot replaces the whole dossier and makes no closing step
+    assert portal.state.dossiers[code]["item"]["TrangThaiHoSo"] == "10"
+    assert counts["delivered"] == 3
+
+
+def dossier_json(code: str) -> dict[str, Any]:
+    return {**FIXTURES[0], "dossier_code": code}
