@@ -1,10 +1,12 @@
-"""What the portal accepts, versioned: ``contracts/dvcqg/v1/``.
+"""What the portal accepts, versioned: ``contracts/dvcqg/v1/``; what the gateway accepts
+from vendors: ``contracts/canonical/v1/``.
 
 JSON Schemas (one per DVCQG message), the WSDL and XSD of the SOAP path (X-Road message
 protocol 4.0), and sample messages. They ship as package data of this package, so the
 gateway, the simulator and the tests load the same files from a source checkout or an
 installed wheel; this module only says where they are. ``contracts/fields.py`` holds the
-field tables every file is generated from (``python -m contracts.generate``).
+field tables every file is generated from (``python -m contracts.generate``); the canonical
+input schemas are generated from the model (:mod:`contracts.generate_canonical`).
 """
 
 from __future__ import annotations
@@ -46,3 +48,18 @@ def xsd_path() -> Path:
 def samples() -> list[Path]:
     """Every sample message, sorted by name."""
     return sorted((directory() / "samples").iterdir())
+
+
+def canonical_directory() -> Path:
+    """The folder holding this version's canonical input schemas."""
+    resource = files(__name__).joinpath("canonical", VERSION)
+    with as_file(resource) as path:
+        return Path(path)
+
+
+@cache
+def canonical_schema(name: str = "record") -> dict[str, Any]:
+    """A canonical input schema: ``record`` (any kind), ``dossier``, ``progress``, ``result``."""
+    text = (canonical_directory() / f"{name}.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from contracts import generate_canonical
 from contracts.fields import DATE_PATTERN, OBJECTS, STATUS_DATES, Field
 
 HERE = Path(__file__).parent / "dvcqg" / "v1"
@@ -409,6 +410,7 @@ def main() -> None:
     for name, content in outputs().items():
         (HERE / name).write_text(content, encoding="utf-8")
         print(f"wrote {HERE / name}")
+    generate_canonical.main()  # the canonical input contract, from the model
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from gateway.model import PORTAL_TZ
 from gateway.routes.router import build_router
 from gateway.sources.backpressure import Backpressure
 from gateway.sources.configured import build_pull_sources
+from gateway.sources.installed import InstalledAdapters
 from gateway.sources.intake import Intake, IntakeSource, portal_validator
 from gateway.sources.pulling import PullLoop
 from gateway.store.engines import AnyStore, open_audit_repository, open_store
@@ -68,6 +69,8 @@ class Gateway:
     admin_port: int | None = None
     """The port the admin API and console listen on (None: ``admin.enabled`` is false)."""
     on_reload: list[Callable[[GatewayConfig], None]] = field(default_factory=list)
+    installed: InstalledAdapters = field(default_factory=InstalledAdapters)
+    """Adapter packages installed since the start are made loadable on SIGHUP."""
 
 
 def build_sources(config: GatewayConfig) -> dict[str, IntakeSource]:
@@ -304,15 +307,30 @@ def _bound_port(runner: web.AppRunner) -> int:
     raise RuntimeError("intake is not listening")  # pragma: no cover
 
 
+ADAPTER_HINT = (
+    "an adapter installed while the gateway runs is loaded on SIGHUP; if it is still not "
+    "found or fails to load (installed into another environment, or it replaced a module "
+    "already imported), restart the gateway"
+)
+
+
 async def reload(gateway: Gateway, path: Path) -> bool:
     """SIGHUP: read the configuration again and switch intake sources (adapters, mappings),
     the route and the delivery settings without stopping. Nothing stored is touched; a bad
-    file is refused (every problem logged) and the running configuration stays."""
+    file is refused (every problem logged) and the running configuration stays. Adapter
+    packages installed since the start (also ``pip install -e``) are looked for first."""
+    added = gateway.installed.refresh()
+    if added:
+        log.info("adapter_packages_found", path_files=added)
     try:
         config = load_config(path)
         sources = build_sources(config)
     except ConfigError as exc:
-        log.error("reload_refused", problems=[str(p) for p in exc.problems])
+        problems = [str(p) for p in exc.problems]
+        if any(".adapter:" in p or ".options:" in p for p in problems):
+            log.error("reload_refused", problems=problems, hint=ADAPTER_HINT)
+        else:
+            log.error("reload_refused", problems=problems)
         return False
     fixed = [
         name

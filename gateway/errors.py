@@ -37,10 +37,15 @@ class GatewayError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with a document, at a path (``$.data[0].NgayHenTra``, ``portal.url``)."""
+    """One thing wrong with a document, at a path (``$.data[0].NgayHenTra``, ``portal.url``).
+
+    ``rule`` names the rule broken when one is known (a JSON Schema keyword such as ``enum``
+    or ``required``, or a gateway rule such as ``agency-prefix``); the message catalogue
+    (:mod:`gateway.encoders.messages`) words the reason in Vietnamese or English by it."""
 
     path: str
     reason: str
+    rule: str = ""
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"

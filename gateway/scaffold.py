@@ -9,9 +9,14 @@ passes again.
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from pathlib import Path
 from string import Template
+from typing import Any
+
+from gateway.simulator.catalogue import load_catalogue
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,39}")
 
@@ -28,7 +33,7 @@ requires-python = ">=3.11"
 dependencies = ["dvc-gateway>=0.1"]
 
 [project.optional-dependencies]
-test = ["pytest>=8"]
+test = ["pytest>=8", "pytest-asyncio>=0.23"]
 
 # This line is what makes the gateway find the adapter: "adapter: $name" in its config.
 [project.entry-points."dvc_gateway.adapters"]
@@ -42,21 +47,48 @@ $module = ["py.typed"]
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
+asyncio_mode = "auto"
+asyncio_default_fixture_loop_scope = "function"
 """
 
 _README = """\
 # $dist
 
-A [dvc-gateway](https://pypi.org/project/dvc-gateway/) adapter: it translates records of the
-$name one-stop system into the gateway's canonical records.
+A dvc-gateway adapter: it translates records of the $name one-stop system into the
+gateway's canonical records (`contracts/canonical/v1/` of the gateway, described in its
+`docs/canonical-input.md`).
+
+## Install and test
+
+The gateway is not on a package index, so `pip install -e '.[test]'` alone cannot find
+`dvc-gateway`. Use one of these two ways.
+
+**A. Into the gateway's own virtual environment** (where `dvc-gateway` runs):
 
 ```sh
-pip install -e '.[test]'      # next to an installed dvc-gateway
-pytest                        # the conformance suite and your own tests
-dvc-gateway adapters list     # shows "$name"
+/opt/dvc-gateway/.venv/bin/pip install -e '.[test]'
+/opt/dvc-gateway/.venv/bin/pytest                     # the conformance suite and your tests
+/opt/dvc-gateway/.venv/bin/dvc-gateway adapters list  # shows "$name"
 ```
 
-Then in the gateway's configuration:
+**B. Into a virtual environment of your own, from the gateway's wheel:**
+
+```sh
+# once, in the gateway's source folder: dist/dvc_gateway-<version>-py3-none-any.whl
+python -m pip install build && python -m build --wheel
+# here: --find-links lets pip take dvc-gateway from that folder, the rest from PyPI
+python -m venv .venv
+.venv/bin/pip install --find-links /opt/dvc-gateway/dist -e '.[test]'
+.venv/bin/pytest
+.venv/bin/dvc-gateway adapters list
+```
+
+(`/opt/dvc-gateway` is where the gateway is; `dvc-gateway adapters new` printed the real
+paths.) A running gateway reads the installed adapters when it starts: after installing an
+adapter, restart it (`systemctl restart dvc-gateway`); SIGHUP only switches between adapters
+that were installed when it started, and logs `reload_needs_restart` otherwise.
+
+## Configure
 
 ```yaml
 intake:
@@ -64,11 +96,14 @@ intake:
     $name:
       adapter: $name
       options:
+        agency_code: "000.00.00.H56"
         status_map: {"Đã tiếp nhận": 2, "Đang xử lý": 4, "Đã trả kết quả": 10}
 ```
 
 Edit `tests/samples.json` to hold real (anonymised) records of your system, change
-`src/$module/adapter.py` until `pytest` passes, and ship the package.
+`src/$module/adapter.py` until `pytest` passes, check the wire messages with
+`dvc-gateway translate --config gateway.yaml --source $name --input tests/samples.json
+--explain`, and ship the package.
 """
 
 _ADAPTER = '''\
@@ -144,40 +179,50 @@ class $cls:
         return dossier
 '''
 
-_SAMPLES = """\
-[
-  {
-    "so_ho_so": "000.00.00.H56-261127-00001",
-    "ma_don_vi": "000.00.00.H56",
-    "ma_thu_tuc": "1.001193",
-    "ten_thu_tuc": "Thủ tục đăng ký khai sinh",
-    "ma_linh_vuc": "G15-TP07",
-    "ten_linh_vuc": "Hộ tịch",
-    "trang_thai": "Đang xử lý",
-    "truc_tuyen": "1",
-    "ngay_tiep_nhan": "27/11/2026 08:15:00",
-    "han_tra": "28/11/2026 08:15:00",
-    "chu_ho_so": "Nguyễn Thị Ánh Tuyết",
-    "trich_yeu": "Đăng ký khai sinh cho cháu Nguyễn Minh Khôi",
-    "don_vi_xu_ly": "UBND tỉnh Thanh Hóa"
-  },
-  {
-    "so_ho_so": "000.00.00.H56-261127-00002",
-    "ma_don_vi": "000.00.00.H56",
-    "ma_thu_tuc": "1.000656",
-    "ten_thu_tuc": "Thủ tục đăng ký kết hôn",
-    "ma_linh_vuc": "G15-TP07",
-    "ten_linh_vuc": "Hộ tịch",
-    "trang_thai": "Đã tiếp nhận",
-    "truc_tuyen": "0",
-    "ngay_tiep_nhan": "2026-11-27T09:00:00+07:00",
-    "han_tra": "2026-12-02T09:00:00+07:00",
-    "chu_ho_so": "Lê Văn Đức",
-    "trich_yeu": "Đăng ký kết hôn",
-    "don_vi_xu_ly": "UBND xã Quảng Phú"
-  }
-]
-"""
+SAMPLE_PROCEDURES = ("1.001193", "1.000894")
+"""Procedures of the samples (birth and marriage registration), named from the packaged
+catalogue (``gateway/simulator/data/tthc-sample.csv``) so code and name always agree."""
+SAMPLE_AGENCY = "000.00.00.H56"
+
+
+def samples() -> list[dict[str, Any]]:
+    """The scaffold's two sample records, procedure and agency names from the catalogue."""
+    catalogue = load_catalogue()
+    birth, marriage = (catalogue.procedures[code] for code in SAMPLE_PROCEDURES)
+    agency = catalogue.agencies[SAMPLE_AGENCY].name
+    return [
+        {
+            "so_ho_so": f"{SAMPLE_AGENCY}-261127-00001",
+            "ma_don_vi": SAMPLE_AGENCY,
+            "ma_thu_tuc": birth.ma_tthc,
+            "ten_thu_tuc": birth.ten_tthc,
+            "ma_linh_vuc": birth.ma_linh_vuc,
+            "ten_linh_vuc": birth.ten_linh_vuc,
+            "trang_thai": "Đang xử lý",
+            "truc_tuyen": "1",
+            "ngay_tiep_nhan": "27/11/2026 08:15:00",
+            "han_tra": "28/11/2026 08:15:00",
+            "chu_ho_so": "Nguyễn Thị Ánh Tuyết",
+            "trich_yeu": "Đăng ký khai sinh cho cháu Nguyễn Minh Khôi",
+            "don_vi_xu_ly": agency,
+        },
+        {
+            "so_ho_so": f"{SAMPLE_AGENCY}-261127-00002",
+            "ma_don_vi": SAMPLE_AGENCY,
+            "ma_thu_tuc": marriage.ma_tthc,
+            "ten_thu_tuc": marriage.ten_tthc,
+            "ma_linh_vuc": marriage.ma_linh_vuc,
+            "ten_linh_vuc": marriage.ten_linh_vuc,
+            "trang_thai": "Đã tiếp nhận",
+            "truc_tuyen": "0",
+            "ngay_tiep_nhan": "2026-11-27T09:00:00+07:00",
+            "han_tra": "2026-12-02T09:00:00+07:00",
+            "chu_ho_so": "Lê Văn Đức",
+            "trich_yeu": "Đăng ký kết hôn của Lê Văn Đức và Phạm Thị Hương",
+            "don_vi_xu_ly": "UBND xã Quảng Phú",
+        },
+    ]
+
 
 _TEST = '''\
 """The gateway's conformance suite, run on this adapter; add your own tests beside it."""
@@ -218,7 +263,8 @@ def scaffold(name: str, parent: Path) -> Path:
         f"src/{module}/__init__.py": '"""The $name adapter for dvc-gateway."""\n',
         f"src/{module}/py.typed": "",
         f"src/{module}/adapter.py": _ADAPTER,
-        "tests/samples.json": _SAMPLES,
+        "tests/samples.json": json.dumps(samples(), ensure_ascii=False, indent=2).replace("$", "$$")
+        + "\n",
         "tests/test_conformance.py": _TEST,
     }
     for rel, template in files.items():
@@ -226,3 +272,23 @@ def scaffold(name: str, parent: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(Template(template).substitute(words), encoding="utf-8")
     return root
+
+
+def install_hint(root: Path) -> list[str]:
+    """What ``adapters new`` prints: both install ways, with this machine's real paths."""
+    venv = Path(sys.prefix)
+    source = Path(__file__).resolve().parents[1]
+    lines = [
+        f"created {root}",
+        "install it into the gateway's virtual environment:",
+        f"  cd {root} && {venv / 'bin' / 'pip'} install -e '.[test]' && {venv / 'bin' / 'pytest'}",
+    ]
+    if (source / "pyproject.toml").is_file():  # a source checkout: the wheel can be built here
+        lines += [
+            "or into your own virtual environment, from the gateway's wheel:",
+            f"  (cd {source} && python -m pip install build && python -m build --wheel)",
+            f"  cd {root} && python -m venv .venv && .venv/bin/pip install "
+            f"--find-links {source / 'dist'} -e '.[test]' && .venv/bin/pytest",
+        ]
+    lines.append("then restart the gateway: it reads installed adapters when it starts")
+    return lines

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters import registry
-from gateway.scaffold import scaffold
+from gateway.scaffold import install_hint, scaffold
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,6 +38,5 @@ def _cmd_new(args: argparse.Namespace) -> int:
     except (ValueError, FileExistsError) as exc:
         print(f"error: {exc}")
         return 2
-    print(f"created {root}")
-    print(f"  cd {root} && pip install -e '.[test]' && pytest")
+    print("\n".join(install_hint(root)))
     return 0

@@ -9,6 +9,12 @@ the X-Road message id (a fresh UUID per attempt). A dossier is shown as a create
 (``isUpdating = "False"``); a result is shown as the dossier update it makes when the input
 holds the dossier before it, and always with its closing step.
 
+``--source NAME`` uses a configured source's adapter and options, whichever kind it is
+(``intake.sources``, ``sources.sql_poll``, ``sources.file_drop``); for a file-drop source the
+input may be one of its export files (CSV, XML, NDJSON), read with the source's settings.
+``--explain`` adds, under each record, every wire field with the canonical field and the
+input field that produced it (:mod:`gateway.cli.explain`).
+
 Exit code 0 when every record would be sent, 1 when any would be rejected or quarantined.
 """
 
@@ -17,23 +23,33 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from adapters import registry
+from adapters.contract import Adapter
+from gateway.cli.explain import explain
 from gateway.cli.options import add_config
 from gateway.config.loading import load_config
 from gateway.config.mappings import load_tables
 from gateway.config.rules import route_problems
-from gateway.config.schema import ROUTE_NAMES, GatewayConfig, RouteName
+from gateway.config.schema import (
+    ROUTE_NAMES,
+    FileDropConfig,
+    GatewayConfig,
+    RouteName,
+    SourceConfig,
+    SqlPollConfig,
+)
 from gateway.encoders.contract_check import check_message
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
-from gateway.errors import ConfigError, TranslationError
+from gateway.errors import ConfigError, Problem, TranslationError
 from gateway.model import Dossier, ProgressStep, Record, Result, apply_result
 from gateway.routes.lgsp import access_token_header
 from gateway.routes.xroad_rest import forward_headers, forward_url
 from gateway.routes.xroad_soap import NO_SESSION, build_envelope
+from gateway.sources.file_formats import FileFormatError, parse_records
 
 MAX_INPUT_BYTES = 50 * 1024 * 1024
 SESSION = "<session>"
@@ -44,8 +60,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``translate`` to the ``dvc-gateway`` parser."""
     parser = sub.add_parser("translate", help="print the wire messages for input records")
     add_config(parser)
-    parser.add_argument("--adapter", required=True, help="an installed adapter, e.g. canonical")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--adapter", help="an installed adapter, e.g. canonical")
+    which.add_argument(
+        "--source", help="a configured source (intake, sql_poll or file_drop): its adapter+options"
+    )
     parser.add_argument("--input", type=Path, required=True, help="a JSON array (or object)")
+    parser.add_argument(
+        "--explain", action="store_true", help="show which input field made each wire field"
+    )
     parser.add_argument(
         "--route",
         choices=ROUTE_NAMES,
@@ -65,35 +88,72 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     if len(raw) > MAX_INPUT_BYTES:
         print(f"error: {args.input} is larger than {MAX_INPUT_BYTES} bytes", file=sys.stderr)
         return 2
+    adapter = _adapter(config, args.adapter, args.source)
     try:
-        document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        print(f"error: {args.input} is not UTF-8 JSON: {exc}", file=sys.stderr)
+        records = _records(config, args.source, args.input, raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, FileFormatError) as exc:
+        print(f"error: {args.input} cannot be read: {exc}", file=sys.stderr)
         return 2
-    records = document if isinstance(document, list) else [document]
     ok = True
-    for text, fine in translate(config, args.adapter, records, args.route):
+    for text, fine in translate(config, adapter, records, args.route, explained=args.explain):
         print(text)
         ok = ok and fine
     return 0 if ok else 1
 
 
+def _adapter(config: GatewayConfig, adapter: str | None, source: str | None) -> Adapter:
+    """The adapter of ``--source`` (with its options), or ``--adapter`` with the options of
+    the first intake source that uses it (none when no source does)."""
+    if source is None:
+        assert adapter is not None
+        options: dict[str, Any] = {}
+        for pushed in config.intake.sources.values():
+            if pushed.adapter == adapter:
+                options = dict(pushed.options)
+                break
+        return registry.create(adapter, options, "translate")
+    kinds: dict[str, Mapping[str, SourceConfig | SqlPollConfig | FileDropConfig]] = {
+        "intake.sources": config.intake.sources,
+        "sources.sql_poll": config.sources.sql_poll,
+        "sources.file_drop": config.sources.file_drop,
+    }
+    for path, sources in kinds.items():
+        if source in sources:
+            found = sources[source]
+            return registry.create(found.adapter, found.options, f"{path}.{source}")
+    known = ", ".join(sorted(n for sources in kinds.values() for n in sources)) or "none"
+    raise ConfigError([Problem("--source", f"no source {source!r} (configured: {known})")])
+
+
+def _records(config: GatewayConfig, source: str | None, path: Path, raw: bytes) -> list[Any]:
+    """The input records: a JSON array or object; for a file-drop source also one of its
+    export files, read the way the source reads them."""
+    drop = config.sources.file_drop.get(source) if source is not None else None
+    fmt = path.suffix.lower().lstrip(".")
+    if drop is not None and fmt in ("csv", "xml", "ndjson"):
+        return parse_records(raw, fmt, max_records=drop.max_records_per_file,
+                             csv_delimiter=drop.csv_delimiter, csv_encoding=drop.csv_encoding,
+                             xml_record_tag=drop.xml_record_tag)  # fmt: skip
+    document = json.loads(raw.decode("utf-8"))
+    return document if isinstance(document, list) else [document]
+
+
 def translate(
-    config: GatewayConfig, adapter_name: str, raws: list[Any], route: RouteName | None
+    config: GatewayConfig,
+    adapter: Adapter,
+    raws: list[Any],
+    route: RouteName | None,
+    *,
+    explained: bool = False,
 ) -> Iterator[tuple[str, bool]]:
     """``(text, would be sent)`` for every input record, in order."""
-    options: dict[str, Any] = {}
-    for source in config.intake.sources.values():
-        if source.adapter == adapter_name:
-            options = dict(source.options)
-            break
-    adapter = registry.create(adapter_name, options, "translate")
     tables = load_tables(config.routes.mappings)
     snapshots: dict[str, Dossier] = {}
     for index, raw in enumerate(raws):
         title = f"# record {index}"
         try:
-            record = tables.apply(adapter.translate(tables.map_raw_status(raw)))
+            prepared = tables.map_raw_status(raw)
+            record = tables.apply(adapter.translate(prepared))
             chosen = route or _route_name(config, record.agency_code)
             derived = isinstance(record, Dossier) and bool(record.origin_dossier_code)
             if derived and not config.routes.sync_derived_dossiers:
@@ -105,6 +165,9 @@ def translate(
             yield f"{title}: quarantined or rejected: {exc}\n", False
             continue
         head = f"{title}: {record.kind} {record.dossier_code} -> route {chosen}"
+        if explained:
+            lines = explain(adapter.translate, prepared)
+            texts.append("\n".join([f"{title}: wire field <- canonical field <- input", *lines]))
         yield "\n".join([head, *texts]), True
 
 

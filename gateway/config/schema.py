@@ -48,6 +48,8 @@ class IntakeConfig:
     min_free_disk_bytes: int = 100 * 1024 * 1024
     """Answer 503 while the SQLite store's disk has less free space than this."""
     busy_retry_after_s: int = 30
+    language: Literal["vi", "en"] = "en"
+    """The language of rejection and quarantine reasons in receipts (the audit has both)."""
     sources: Mapping[str, SourceConfig] = field(
         default_factory=lambda: {"canonical": SourceConfig(adapter="canonical")}
     )

@@ -19,6 +19,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import structlog
@@ -29,6 +30,7 @@ from gateway.config.schema import IntakeConfig
 from gateway.encoders.contract_check import check_message
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
 from gateway.encoders.mapping import MappingTables
+from gateway.encoders.messages import Language, localise, rule_of
 from gateway.errors import StoreError, TranslationError
 from gateway.model import Dossier, ProgressStep, Record
 from gateway.store.contract import Incoming, Receipt, Rejected, Store
@@ -166,7 +168,7 @@ class Intake:
         self._on_commit()
         for observe in self.observers:
             observe(source.name, receipts)
-        return web.json_response(_answer(receipts, problems))
+        return web.json_response(_answer(receipts, problems, self._config.language), dumps=_dumps)
 
     def _store_failed(self, source: IntakeSource, exc: StoreError) -> web.Response:
         """Nothing was committed: 503, and the sender keeps the records and sends again."""
@@ -197,7 +199,15 @@ class Intake:
         return receipts, problems
 
 
-def _answer(receipts: list[Receipt], problems: dict[int, TranslationError]) -> dict[str, Any]:
+_dumps = partial(json.dumps, ensure_ascii=False)
+"""Receipts carry Vietnamese as it is (UTF-8), never as ``\\uXXXX`` escapes."""
+
+
+def _answer(
+    receipts: list[Receipt], problems: dict[int, TranslationError], language: Language = "en"
+) -> dict[str, Any]:
+    """The answer body; each error names its path, the rule broken (a schema keyword or a
+    catalogue rule) and the reason in ``language``."""
     results: list[dict[str, Any]] = []
     totals = {"accepted": 0, "duplicate": 0, "quarantined": 0, "rejected": 0}
     for index, receipt in enumerate(receipts):
@@ -207,10 +217,12 @@ def _answer(receipts: list[Receipt], problems: dict[int, TranslationError]) -> d
             entry["ids"] = list(receipt.record_ids)
         if index in problems:
             entry["errors"] = [
-                {"path": p.path, "reason": p.reason} for p in problems[index].problems
-            ]
+                {"path": p.path, "rule": p.rule or rule_of(p.reason),
+                 "reason": localise(p.reason, language)}
+                for p in problems[index].problems
+            ]  # fmt: skip
         elif receipt.reason:
-            entry["reason"] = receipt.reason
+            entry["reason"] = localise(receipt.reason, language)
         results.append(entry)
     return {**totals, "errors": bool(totals["rejected"]), "results": results}
 
@@ -222,4 +234,4 @@ def _authorised(request: web.Request, token: str) -> bool:
 
 def _error(status: int, message: str, *, retry_after_s: int | None = None) -> web.Response:
     headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
-    return web.json_response({"error": message}, status=status, headers=headers)
+    return web.json_response({"error": message}, status=status, headers=headers, dumps=_dumps)

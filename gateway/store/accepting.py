@@ -22,6 +22,7 @@ from typing import Any
 
 from gateway.audit.masking import mask_text
 from gateway.canonical import record_from_json, record_to_json
+from gateway.encoders.messages import localise
 from gateway.errors import TranslationError
 from gateway.model import Dossier, ProgressStep, Record, Result, apply_result
 from gateway.store.contract import Incoming, Receipt, Rejected, State, Validate, is_backwards
@@ -221,7 +222,8 @@ class _Planner:
 
     def _one(self, item: Incoming | Rejected) -> tuple[str, tuple[RowRef, ...], str]:
         if isinstance(item, Rejected):
-            detail = {"source": item.source, "raw_digest": item.raw_digest, "reason": item.reason}
+            detail = {"source": item.source, "raw_digest": item.raw_digest, "reason": item.reason,
+                      "reason_vi": localise(item.reason, "vi")}  # fmt: skip
             self.out.audit("intake_rejected", None, "", detail)
             return ("rejected", (), item.reason)
         record = item.record
@@ -253,7 +255,8 @@ class _Planner:
         self, item: Incoming, record: Record, key: str, reason: str
     ) -> tuple[str, tuple[RowRef, ...], str]:
         row = self._row(key, item, record, State.QUARANTINED, reason)
-        detail = {"source": item.source, "raw_digest": item.raw_digest, "reason": reason}
+        detail = {"source": item.source, "raw_digest": item.raw_digest, "reason": reason,
+                  "reason_vi": localise(reason, "vi")}  # fmt: skip
         self.out.audit("quarantined", row, record.dossier_code, detail)
         return ("quarantined", (row,), reason)
 

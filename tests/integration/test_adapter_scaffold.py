@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
+from gateway.scaffold import scaffold
+from gateway.simulator.catalogue import load_catalogue
 
 PYTEST = ("-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:asyncio")
 """Plugins of this environment the plugin's own suite does not need (faster starts)."""
@@ -79,3 +81,69 @@ def test_a_scaffolded_plugin_installs_passes_the_suite_and_is_listed(
     failing = run(fresh_python, *PYTEST, "-k", "valid_canonical", cwd=package)
     assert failing.returncode == 1
     assert "sample 0 does not translate: $.chu_ho_so" in failing.stdout
+
+
+LATE_INSTALL = """
+import subprocess, sys
+from adapters import registry
+from gateway.errors import ConfigError
+from gateway.sources.installed import InstalledAdapters
+
+installed = InstalledAdapters()  # what the daemon remembers at its start
+parent, package = sys.argv[1], sys.argv[2]
+try:
+    registry.create("acme-late", {}, "x")
+except ConfigError as exc:
+    print("before:", exc)
+subprocess.run(
+    [parent, "-m", "pip", "--python", sys.executable, "install", "--no-deps",
+     "--no-build-isolation", "--no-index", "--quiet", "-e", package],
+    check=True,
+)
+print("found:", installed.refresh())
+print("after:", registry.create("acme-late", {}, "x").name)
+print("again:", installed.refresh())
+"""
+
+
+@pytest.mark.timeout(240)
+def test_an_adapter_installed_editable_after_the_start_loads_after_a_refresh(
+    tmp_path: Path, fresh_python: Path
+) -> None:
+    """What SIGHUP does (gateway.app.reload): without the refresh the entry point is listed
+    but its module cannot be imported, because Python reads .pth files only at start."""
+    assert main(["adapters", "new", "acme-late", "--dir", str(tmp_path)]) == 0
+    package = tmp_path / "dvc-adapter-acme-late"
+    script = tmp_path / "late.py"
+    script.write_text(LATE_INSTALL, encoding="utf-8")
+    done = run(fresh_python, script, sys.executable, package)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("before: x.adapter: adapter 'acme-late' is not installed")
+    assert lines[1].startswith("found: ['__editable__")
+    assert lines[2] == "after: acme-late"
+    assert lines[3] == "again: []"
+
+
+def test_the_scaffold_samples_name_their_procedures_as_the_catalogue_does(tmp_path: Path) -> None:
+    catalogue = load_catalogue()
+    root = scaffold("acme", tmp_path)
+    samples = json.loads((root / "tests" / "samples.json").read_text(encoding="utf-8"))
+    fixtures = Path(__file__).parents[1] / "fixtures" / "adapters"
+    pairs = [(s["ma_thu_tuc"], s["ten_thu_tuc"]) for s in samples]
+    for name, code_key, name_key in (
+        ("opencps-samples.json", "serviceCode", "serviceName"),
+        ("legacy-csv-samples.json", "Mã thủ tục", "Tên thủ tục"),
+    ):
+        rows = json.loads((fixtures / name).read_text(encoding="utf-8"))
+        pairs += [
+            (r[code_key], r[name_key]) for r in rows if r.get(code_key) in catalogue.procedures
+        ]
+    assert len(pairs) >= 4
+    for code, title in pairs:
+        assert catalogue.procedures[code].ten_tthc == title, code
+    pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'asyncio_default_fixture_loop_scope = "function"' in pyproject
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert "--find-links /opt/dvc-gateway/dist -e '.[test]'" in readme
+    assert "/opt/dvc-gateway/.venv/bin/pip install -e '.[test]'" in readme

@@ -110,7 +110,12 @@ async def test_rejected_and_quarantined_records_are_reported(
         counts = await gw.store.counts()
     assert [r["status"] for r in answer["results"]] == ["accepted", "rejected", "quarantined"]
     assert answer["results"][1]["errors"] == [
-        {"path": "$.status", "reason": "42 is not one of 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"}
+        {
+            "path": "$.status",
+            "rule": "enum",
+            "reason": "is not one of 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 "
+            "(schema rule properties/status/enum)",
+        }
     ]
     assert "TrichYeuHoSo" in answer["results"][2]["reason"]
     assert counts["quarantined"] == 1

@@ -138,7 +138,10 @@ async def test_rejected_records_send_the_file_to_error_and_a_fixed_file_complete
     source = source_for(drop_config(tmp_path), store)
     await source.poll_once()
     reason = (tmp_path / "error" / "mixed.json.reason.txt").read_text(encoding="utf-8")
-    assert reason == "record 2: $.status: 11 is not one of 1, 2, 3, 4, 5, 6, 7, 8, 9, 10\n"
+    assert reason == (
+        "record 2: $.status: is not one of 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
+        " (schema rule properties/status/enum)\n"
+    )
     assert len(await codes(store)) == 2
     (tmp_path / "mixed.json").write_text(json.dumps(records), encoding="utf-8")
     await source.poll_once()
