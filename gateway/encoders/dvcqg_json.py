@@ -77,7 +77,7 @@ def format_date(value: datetime | None) -> str:
     if value is None:
         return ""
     if value.tzinfo is None:
-        raise TranslationError.at("$", f"timestamp {value.isoformat()} has no time zone")
+        raise TranslationError.at("$", "a timestamp has no time zone")
     return value.astimezone(PORTAL_TZ).strftime(DATE_FORMAT)
 
 
