@@ -1,14 +1,14 @@
 """Operator verbs for the queue: ``status``, ``dlq list``, ``dlq show``, ``replay``.
 
 They run next to a live daemon (SQLite: as a second writer without the process lock;
-PostgreSQL: as one more client). A replay is audited with who asked: ``--by`` or the OS user.
+PostgreSQL: as one more client). A replay and a payload read (``dlq show --payload``) are
+audited with who asked (:mod:`gateway.cli.operator`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from gateway.cli.operator import add_by, operator_policy, who
 from gateway.config.loading import load_config
 from gateway.model import PORTAL_TZ
 from gateway.store.contract import DeadFilter, DeadLetter
@@ -39,14 +40,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show.add_argument("--config", type=Path, required=True)
     show.add_argument("record_id", type=int)
     show.add_argument(
-        "--payload", action="store_true", help="also print the record (holds personal data)"
+        "--payload",
+        action="store_true",
+        help="also print the record (holds personal data: audited with who asked)",
     )
+    add_by(show, "payload read")
     show.set_defaults(func=_cmd_show)
 
     replay = sub.add_parser("replay", help="queue dead letters again (audited with --by)")
     _filters(replay)
     replay.add_argument("--all", action="store_true", help="every dead letter")
-    replay.add_argument("--by", default="", help="who asked (default: the OS user)")
+    add_by(replay, "replay")
     replay.set_defaults(func=_cmd_replay)
 
 
@@ -77,7 +81,8 @@ def _with_store(args: argparse.Namespace, work: Callable[[AnyStore], Awaitable[T
     config = load_config(args.config)
 
     async def run() -> T:
-        store = await open_store(config.store, now=time.time(), operator=True)
+        policy = operator_policy(config)  # replays and payload reads are audited
+        store = await open_store(config.store, now=time.time(), operator=True, audit=policy)
         try:
             return await work(store)
         finally:
@@ -121,7 +126,17 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_show(args: argparse.Namespace) -> int:
     where = DeadFilter(record_ids=(args.record_id,), include_quarantined=True)
-    letters = _with_store(args, lambda s: s.dead_letters(where, limit=1))
+    by = who(args.by) if args.payload else ""
+
+    async def work(store: AnyStore) -> list[DeadLetter]:
+        found = await store.dead_letters(where, limit=1)
+        if found and args.payload:  # audited before the personal data is printed
+            detail = {"by": by, "record_id": found[0].record_id, "what": "payload"}
+            detail["dossier_code"] = found[0].dossier_code
+            await store.audit_system("payload_read", detail, now=time.time())
+        return found
+
+    letters = _with_store(args, work)
     if not letters:
         print(f"record {args.record_id} is not dead-lettered or quarantined")
         return 1
@@ -141,7 +156,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     if where == DeadFilter(include_quarantined=where.include_quarantined) and not args.all:
         print("say which records: --id, --dossier, --code, --since, or --all")
         return 2
-    by = args.by or getpass.getuser()
+    by = who(args.by)
     ids = _with_store(args, lambda s: s.replay(where, by=by, now=time.time()))
     print(f"{len(ids)} record(s) queued again (by {by})")
     return 0
