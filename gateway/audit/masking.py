@@ -194,6 +194,36 @@ def mask_xml(root: Any, personal: Iterable[str]) -> str:
     return str(etree.tostring(root, encoding="unicode"))
 
 
+KNOWN_MIN_CHARS = 4
+"""A record's own value shorter than this is not searched for in a text (it would mask
+ordinary words and numbers)."""
+
+
+def mask_known(text: str, values: Iterable[str]) -> str:
+    """``text`` with each of ``values`` (a record's own personal data: its owner's name, the
+    handler's, its numbers) replaced by its token wherever it appears, then masked by
+    pattern. For texts written by others about the record, such as a portal's refusal that
+    quotes the field it refused ("ChuHoSo 'Trần Văn Bình' không hợp lệ")."""
+    for value in sorted({v.strip() for v in values}, key=len, reverse=True):
+        if len(value) >= KNOWN_MIN_CHARS and value in text:
+            text = text.replace(value, _token("personal", value))
+    return mask_text(text)
+
+
+def record_values(record: Any) -> list[str]:
+    """The personal values a canonical record (dossier, progress step, result) carries: the
+    owner's name, numbers and contacts, the people's names and the free texts about them."""
+    names = (
+        "owner_name", "owner_id_number", "owner_account_id", "email", "phone", "fax",
+        "summary", "other_info", "return_info", "note", "handler", "action",
+    )  # fmt: skip
+    values = [v for n in names if isinstance(v := getattr(record, n, ""), str) and v]
+    values += [i.number for i in getattr(record, "owner_identifiers", ())]
+    for s in getattr(record, "supplements", ()):
+        values += [s.requested_by, s.received_by, s.content, s.reception_info]
+    return values
+
+
 def _kind(key: str, personal: frozenset[str]) -> str:
     kind = _key_kind(key)
     if kind != "secret" and key.lower() in personal:

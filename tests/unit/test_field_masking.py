@@ -12,7 +12,7 @@ import pytest
 
 from gateway.audit import masking
 from gateway.audit.attempts import SentRequest, describe_request
-from gateway.audit.masking import mask_fields
+from gateway.audit.masking import mask_fields, mask_known, record_values
 from gateway.config.schema import XRoadMemberConfig, XRoadSoapConfig
 from gateway.encoders.dvcqg_json import PERSONAL_FIELDS, encode_dossier, encode_step, envelope
 from gateway.encoders.wsdl import parse_xml
@@ -171,3 +171,17 @@ def test_every_wire_field_holding_personal_data_is_marked(planted: Any) -> None:
         and key not in PERSONAL_FIELDS
     }
     assert unmarked == set()
+
+
+def test_a_records_own_values_are_masked_in_a_text_about_it() -> None:
+    text = f"ChuHoSo '{NAME}' sai; {PARTNER} gọi; {TAX_CODE}; mã {PLANTED.dossier_code}"
+    masked = mask_known(text, record_values(PLANTED))
+    assert [value for value in (NAME, PARTNER, TAX_CODE) if value in masked] == []
+    assert PLANTED.dossier_code in masked  # a dossier code is not personal
+    assert mask_known("HTTP 503", ["", "503"]) == "HTTP 503"  # too short to search for
+
+
+def test_a_steps_values_are_its_handler_and_action() -> None:
+    values = record_values(step(handler=NAME, action=f"Trả kết quả cho {PARTNER}"))
+    assert NAME in values
+    assert f"Trả kết quả cho {PARTNER}" in values
