@@ -17,17 +17,28 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from gateway.audit.config_digest import set_digest_key
+from gateway.audit.masking import set_hash_key
 from gateway.cli import main
 from gateway.config.schema import ROUTE_NAMES
 from gateway.demo import run_demo
 from tests.personal_scan import FULL_NAME, SinkScan, scan_folder, search
 
 RECORDS = 300
+
+
+@pytest.fixture(autouse=True)
+def no_keys_left_behind() -> Iterator[None]:
+    """The run installs its join-hash and digest keys process-wide: remove them after."""
+    yield
+    set_hash_key(None)
+    set_digest_key(None)
 
 
 def operator_config(folder: Path) -> Path:

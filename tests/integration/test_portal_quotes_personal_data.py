@@ -9,7 +9,7 @@ the record's own personal values masked, so the scan of the test's folder finds 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from aiohttp import web
 
 from gateway import logs
 from gateway.app import Gateway, running
+from gateway.audit.config_digest import set_digest_key
+from gateway.audit.masking import set_hash_key
 from gateway.canonical import record_to_json
 from gateway.config.schema import (
     DeliveryConfig,
@@ -31,6 +33,15 @@ from gateway.config.schema import (
 from gateway.model import ApplicantType
 from tests.factories import dossier
 from tests.personal_scan import scan_folder
+
+
+@pytest.fixture(autouse=True)
+def no_keys_left_behind() -> Iterator[None]:
+    """The run installs its join-hash and digest keys process-wide: remove them after."""
+    yield
+    set_hash_key(None)
+    set_digest_key(None)
+
 
 CITIZEN = dossier(
     "000.00.00.H56-261102-00001",
