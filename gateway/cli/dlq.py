@@ -131,8 +131,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
     async def work(store: AnyStore) -> list[DeadLetter]:
         found = await store.dead_letters(where, limit=1)
         if found and args.payload:  # audited before the personal data is printed
-            detail = {"by": by, "record_id": found[0].record_id, "what": "payload"}
-            detail["dossier_code"] = found[0].dossier_code
+            letter = found[0]
+            detail = {"by": by, "record_id": letter.record_id, "dossier_code": letter.dossier_code}
             await store.audit_system("payload_read", detail, now=time.time())
         return found
 
