@@ -176,3 +176,20 @@ def test_an_export_of_a_broken_log_exits_1_and_writes_nothing(
     assert "nothing exported" in err
     assert not out.exists()
     assert audit_events(store_section, "audit_exported") == []
+
+
+def test_a_replay_without_the_signing_key_keeps_a_signed_log_verifiable(
+    tmp_path: Path, dead_letter: tuple[Path, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The last checkpoint is decades old: the default policy would have sealed the replay's
+    entry with an unsigned checkpoint, and ``audit verify`` would have failed on it."""
+    db, record_id = dead_letter
+    config = str(write_config(tmp_path, {"path": str(db)}))
+    assert main(["replay", "--config", config, "--id", str(record_id), "--by", "vanhanh"]) == 0
+    assert [r["by"] for r in entries(db, "replayed")] == ["vanhanh"]
+    with closing(sqlite3.connect(db)) as conn:
+        assert (
+            conn.execute("SELECT count(*) FROM audit_checkpoints WHERE key_id = ''").fetchone()[0]
+            == 0
+        )
+    assert main(["audit", "verify", "--config", config]) == 0, capsys.readouterr().out
