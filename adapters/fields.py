@@ -9,31 +9,23 @@ wrong. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from gateway.errors import Problem, TranslationError
+from gateway.errors import Problem, TranslationError, value_shape
 from gateway.model import PORTAL_TZ
 
 DEFAULT_DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%Y%m%d%H%M%S")
 """Tried in order after ISO-8601: OpenCPS REST, Vietnamese office exports, DVCQG's own form."""
 
 
-_LONG_NUMBER = re.compile(r"\d{9,}")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-
-
 def shown(value: object) -> str:
-    """A value as an error message may quote it: at most 40 characters, with ID and phone
-    numbers (9+ digits) and e-mail addresses masked, since messages reach the audit log."""
-    text = repr(value)[:40]
-    text = _EMAIL.sub("<e-mail>", text)
-    return _LONG_NUMBER.sub(
-        lambda m: m.group()[:2] + "*" * (len(m.group()) - 4) + m.group()[-2:], text
-    )
+    """A bad value as an error message may describe it: its shape, never the value
+    (``"a string of 10 characters"``; only short numbers such as a status ``11``), since
+    messages reach the audit log and a name in the wrong column is personal data."""
+    return value_shape(value)
 
 
 class FieldReader:

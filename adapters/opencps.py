@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from adapters.fields import FieldReader
 from adapters.options import parse_options
-from gateway.errors import ConfigError, Problem, TranslationError
+from gateway.errors import ConfigError, Problem, TranslationError, code_shown
 from gateway.model import (
     PORTAL_TZ,
     ApplicantType,
@@ -234,13 +234,13 @@ class OpenCpsAdapter:
         code = mapping.get(chosen)
         if code is None:
             if key:
-                r.fail("dossierStatus", f"{key!r} is not in status_map: add it to the options")
+                reason = f"{code_shown(key)} is not in status_map: add it to the options"
+                r.fail("dossierStatus", reason)
             return DossierStatus.SUBMITTED
         if code == 0:
             r.finish()
-            raise TranslationError.at(
-                r.at("dossierStatus"), f"{chosen!r} is not sent to DVCQG (status_map says 0)"
-            )
+            reason = f"{code_shown(chosen)} is not sent to DVCQG (status_map says 0)"
+            raise TranslationError.at(r.at("dossierStatus"), reason)
         return DossierStatus(code)
 
     def _agency(self, r: FieldReader) -> str:

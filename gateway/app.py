@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -31,6 +30,7 @@ from gateway.admin.queries import Reader
 from gateway.admin.server import admin_app
 from gateway.audit.archive import archive_periodically
 from gateway.audit.chain import AuditPolicy, policy_from_config, seal_periodically
+from gateway.audit.config_digest import config_digest
 from gateway.config.loading import load_config
 from gateway.config.schema import GatewayConfig
 from gateway.delivery.worker import DeliveryWorker
@@ -210,7 +210,7 @@ async def _start_audit(
     await store.audit_system(
         "config_loaded",
         {
-            "config_digest": hashlib.sha256(repr(config).encode()).hexdigest(),
+            "config_digest": config_digest(config),
             "signing_key_id": audit.signer.key_id if audit.signer else "",
         },
         now=clock(),
@@ -360,7 +360,7 @@ async def reload(gateway: Gateway, path: Path) -> bool:
         gateway.admin.reload()
     await gateway.store.audit_system(
         "config_reloaded",
-        {"config_digest": hashlib.sha256(repr(config).encode()).hexdigest(), "path": str(path)},
+        {"config_digest": config_digest(config), "path": str(path)},
         now=time.time(),
     )
     log.info("reloaded", sources=sorted(sources))

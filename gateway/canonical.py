@@ -21,7 +21,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from gateway.errors import Problem, TranslationError
+from gateway.errors import Problem, TranslationError, code_shown, value_shape
 from gateway.model import PORTAL_TZ, Dossier, ProgressStep, Record, RecordKind, Result
 
 MAX_TEXT_CHARS = 10_000
@@ -43,7 +43,8 @@ def record_from_json(value: object, path: str = "$") -> Record:
     kind = value.get("kind")
     cls = _KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise TranslationError.at(f"{path}.kind", f"must be one of {sorted(_KINDS)}, got {kind!r}")
+        reason = f"must be one of {sorted(_KINDS)}, got {code_shown(kind)}"
+        raise TranslationError.at(f"{path}.kind", reason)
     body = {k: v for k, v in value.items() if k != "kind"}
     record = _build(cls, body, path, problems)
     if problems:
@@ -144,7 +145,7 @@ def _convert(tp: Any, value: Any, path: str, problems: list[Problem]) -> tuple[b
             return True, value
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return True, int(value)
-        problems.append(Problem(path, f"expected an integer, got {value!r:.40}"))
+        problems.append(Problem(path, f"expected an integer, got {value_shape(value)}"))
         return False, None
     if tp is str:
         if not isinstance(value, str):
@@ -167,7 +168,7 @@ def _convert_enum(
         return True, tp(raw)
     except ValueError:
         allowed = ", ".join(str(m.value) for m in tp)
-        problems.append(Problem(path, f"{value!r:.40} is not one of {allowed}"))
+        problems.append(Problem(path, f"{value_shape(value)} is not one of {allowed}"))
         return False, None
 
 
@@ -178,7 +179,7 @@ def _convert_datetime(value: Any, path: str, problems: list[Problem]) -> tuple[b
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        problems.append(Problem(path, f"{value!r:.40} is not an ISO-8601 timestamp"))
+        problems.append(Problem(path, f"{value_shape(value)} is not an ISO-8601 timestamp"))
         return False, None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=PORTAL_TZ)
@@ -192,7 +193,7 @@ def _convert_bool(value: Any, path: str, problems: list[Problem]) -> tuple[bool,
         return True, bool(int(value))
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return True, value.lower() == "true"
-    problems.append(Problem(path, f"expected true/false, got {value!r:.40}"))
+    problems.append(Problem(path, f"expected true/false, got {value_shape(value)}"))
     return False, None
 
 

@@ -28,6 +28,7 @@ for yaml, ``gateway/sources/vendor_db.py`` for the vendor database drivers.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -49,6 +50,52 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
+
+
+SHOWN_DIGITS = 4
+"""A number (or a string of digits) this short is quoted in a reason: a status of ``11`` or a
+channel of ``"7"`` helps the vendor, and no ID, phone or tax number is that short."""
+
+
+_CODE = re.compile(r"[A-Za-z0-9_.:/-]{1,40}")
+_LONG_DIGITS = re.compile(r"\d{9,}")
+
+
+def code_shown(value: object) -> str:
+    """A bad *code* (a local procedure code, a vendor status key) quoted when it looks like
+    one, so the operator can add it to a table: ASCII letters, digits and ``._:/-``, at most
+    40 characters, no run of 9 digits (an ID, tax or phone number is not a code). Anything else,
+    a name typed into a code column for one, is described by :func:`value_shape`."""
+    if isinstance(value, str) and _CODE.fullmatch(value) and not _LONG_DIGITS.search(value):
+        return repr(value)
+    return value_shape(value)
+
+
+def value_shape(value: object) -> str:
+    """What a bad value is, for a reason that names the field and the rule but never the value
+    (reasons reach the audit log, and a name typed into the wrong field is personal data):
+    ``"a string of 14 characters"``, ``"a number of 12 digits"``, ``"null"``; only a
+    number or digit string of at most :data:`SHOWN_DIGITS` digits is shown (``11``, ``'3'``)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        digits = len(str(abs(value)))
+        return str(value) if digits <= SHOWN_DIGITS else f"a number of {digits} digits"
+    if isinstance(value, float):
+        return "a number with a fraction"
+    if isinstance(value, str):
+        if not value:
+            return "an empty string"
+        if value.isascii() and value.isdigit() and len(value) <= SHOWN_DIGITS:
+            return repr(value)
+        return f"a string of {len(value)} characters"
+    if isinstance(value, list | tuple):
+        return f"an array of {len(value)} items"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a value of type {type(value).__name__}"
 
 
 class ConfigError(GatewayError):

@@ -244,7 +244,7 @@ class AdminApi:
             if principal.role < Role.OPERATOR:
                 raise ApiError(403, "the payload holds personal data: it needs the operator role")
             await self.deps.store.note(
-                "personal_data_read",
+                "payload_read",
                 {"by": principal.name, "record_id": record_id, "via": "admin API"},
                 self.deps.clock(),
             )

@@ -7,7 +7,10 @@
   sent, its digest, masked).
 - :mod:`~gateway.audit.masking`: personal data masked by field before it reaches a log or the
   audit log.
+- :mod:`~gateway.audit.config_digest`: the keyed digest of the configuration, secrets blanked.
 
-May import: the model, errors, config and the store contract. Not the store engines,
-delivery, routes or sources: the engines write audit entries, not the other way round.
+May import: the model, errors, config, the store contract, and the encoders' hardened XML
+parser (:func:`gateway.encoders.wsdl.parse_xml`, to mask SOAP bodies element by element).
+Not the store engines, delivery, routes or sources: the engines write audit entries, not
+the other way round.
 """

@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.audit.masking import mask_text, mask_value
+from gateway.audit.masking import mask_fields, mask_text, mask_xml
 from gateway.store.contract import Outcome, OutcomeKind
 
 
@@ -24,6 +25,9 @@ class SentRequest:
 
     target: str
     body: bytes
+    personal: frozenset[str] = frozenset()
+    """The wire fields (JSON keys, XML element names) that carry personal data, as the
+    encoder marks them: masked whole in the audit log's copy of the body."""
 
 
 _last_request: contextvars.ContextVar[SentRequest | None] = contextvars.ContextVar(
@@ -31,9 +35,10 @@ _last_request: contextvars.ContextVar[SentRequest | None] = contextvars.ContextV
 )
 
 
-def note_request(target: str, body: bytes) -> None:
-    """Routes call this with each message they send; the worker audits the last one."""
-    _last_request.set(SentRequest(target, body))
+def note_request(target: str, body: bytes, personal: Iterable[str] = ()) -> None:
+    """Routes call this with each message they send and the names of its personal fields
+    (``gateway.encoders.dvcqg_json.PERSONAL_FIELDS``); the worker audits the last one."""
+    _last_request.set(SentRequest(target, body, frozenset(personal)))
 
 
 def take_request() -> SentRequest | None:
@@ -95,13 +100,28 @@ class DescribedRequest:
 
 
 def describe_request(request: SentRequest) -> DescribedRequest:
-    """The digest of the exact bytes, and the body with personal data masked."""
+    """The digest of the exact bytes, and the body with personal data masked: by field (the
+    route's personal fields, in JSON or in the SOAP XML), then by pattern everywhere else."""
     digest = hashlib.sha256(request.body).hexdigest()
     text = request.body.decode("utf-8", errors="replace")
+    if text.lstrip("\ufeff \t\r\n").startswith("<"):
+        return DescribedRequest(digest, None, _masked_xml(request))
     try:
-        return DescribedRequest(digest, mask_value(json.loads(text)), "")
-    except json.JSONDecodeError:
+        return DescribedRequest(digest, mask_fields(json.loads(text), request.personal), "")
+    except (json.JSONDecodeError, RecursionError):
         return DescribedRequest(digest, None, mask_text(text))
+
+
+def _masked_xml(request: SentRequest) -> str:
+    # The hardened parser of the SOAP boundary (no DTD, no entities, no network); loaded
+    # here only when a SOAP body is described, as zeep comes with its module.
+    from gateway.encoders.wsdl import UnsafeXmlError, parse_xml  # noqa: PLC0415
+
+    try:
+        root = parse_xml(request.body)
+    except UnsafeXmlError:
+        return f"[XML body of {len(request.body)} bytes not kept: it does not parse]"
+    return mask_xml(root, request.personal)
 
 
 _OUTCOME_EVENTS = {

@@ -34,6 +34,7 @@ import structlog
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from gateway.audit.config_digest import set_digest_key
 from gateway.audit.keys import Checkpoint, Signer, checkpoint_message, key_id
 from gateway.audit.masking import mask_value, set_hash_key, set_personal_fields
 from gateway.config.schema import AuditConfig
@@ -123,6 +124,10 @@ def policy_from_config(config: AuditConfig, environ: Mapping[str, str]) -> Audit
         raise ConfigError([problem])
     else:
         log.warning("audit_checkpoints_unsigned", variable=config.signing_key_env)
+    if hash_key:
+        set_digest_key(hash_key.encode())
+    else:
+        set_digest_key(signer.derived_key("config-digest") if signer else None)
     return AuditPolicy(
         checkpoint_every_entries=config.checkpoint_every_entries,
         checkpoint_every_s=config.checkpoint_every_s,

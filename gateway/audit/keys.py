@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -78,6 +79,12 @@ class Signer:
         private = Ed25519PrivateKey.generate()
         seed = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         return cls(private), base64.b64encode(seed).decode()
+
+    def derived_key(self, label: str) -> bytes:
+        """A secret for another purpose (``label``), derived from this key's seed: a keyed
+        digest only the holder of the signing key can recompute."""
+        seed = self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return hmac.new(seed, label.encode(), hashlib.sha256).digest()
 
     def sign(self, seq: int, head_hash: str, at: float) -> Checkpoint:
         signature = self._private.sign(checkpoint_message(seq, head_hash, at))

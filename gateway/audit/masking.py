@@ -13,6 +13,13 @@ Values under keys that name personal data (``Email``, ``SoDienThoai``, ``SoCMND`
 ``ChuHoSo``) are masked whole, whatever their format, and secrets (``password``,
 ``session``, ``token``) are replaced by ``<redacted>``.
 
+Messages sent to the portal are masked by field as well (:func:`mask_fields` for JSON,
+:func:`mask_xml` for SOAP): the encoders name the wire fields that carry personal data
+(``gateway.encoders.dvcqg_json.PERSONAL_FIELDS``: the owner, contacts, identifiers, people's
+names, free text such as ``TrichYeuHoSo``), the routes pass those names with the bytes they
+send, and each of those fields is masked whole. A name inside a free-text summary has no
+pattern a text rule could find; its field does.
+
 A masked value becomes ``<kind>`` or, when a key is configured, ``<kind:tag>``: ``tag`` is a
 keyed hash (HMAC-SHA256) of the value, written with the letters a-p only, so two entries about
 the same citizen can be joined without the value, and masking a masked text changes nothing.
@@ -26,8 +33,10 @@ import functools
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
+
+from lxml import etree
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _PHONE = re.compile(r"(?<![\d+])(?:\+84|84|0)(?:[ .]?\d){9}(?!\d)")
@@ -130,9 +139,10 @@ def _mask_plain(text: str) -> str:
     return text
 
 
-def mask_value(value: Any, key: str = "") -> Any:
-    """A deep copy of a JSON-like value with personal data and secrets masked."""
-    kind = _key_kind(key) if key else ""
+def mask_value(value: Any, key: str = "", personal: frozenset[str] = frozenset()) -> Any:
+    """A deep copy of a JSON-like value with personal data and secrets masked; ``personal``
+    names more keys (lower case) whose values are masked whole."""
+    kind = _kind(key, personal) if key else ""
     if kind == "secret" and isinstance(value, str):
         return "<redacted>" if value else value
     if kind == "personal" and value not in ("", None, [], {}):
@@ -140,10 +150,85 @@ def mask_value(value: Any, key: str = "") -> Any:
     if isinstance(value, str):
         return value if kind == "safe" else mask_text(value)
     if isinstance(value, Mapping):
-        return {k: mask_value(v, str(k)) for k, v in value.items()}
+        return {k: mask_value(v, str(k), personal) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [mask_value(v, key) for v in value]
+        return [mask_value(v, key, personal) for v in value]
     return value
+
+
+def field_names(names: Iterable[str]) -> frozenset[str]:
+    """Wire field names as :func:`mask_fields` and :func:`mask_xml` compare them."""
+    return frozenset(n.lower() for n in names)
+
+
+def mask_fields(value: Any, personal: Iterable[str]) -> Any:
+    """A JSON message with the fields named in ``personal`` masked whole, wherever they are
+    nested, and everything else masked as :func:`mask_value` masks it."""
+    return mask_value(value, "", field_names(personal))
+
+
+def mask_xml(root: Any, personal: Iterable[str]) -> str:
+    """The text of an XML document (an lxml element parsed by the hardened parser,
+    ``gateway.encoders.wsdl.parse_xml``) with every element whose local name is in
+    ``personal`` (or names personal data or a secret by itself) masked whole, children
+    included, and every other text and attribute masked by pattern."""
+    names = field_names(personal)
+    for element in list(root.iter()):
+        if not isinstance(element.tag, str):  # a comment or processing instruction
+            element.text = mask_text(element.text or "")
+            element.tail = mask_text(element.tail) if element.tail else element.tail
+            continue
+        kind = _kind(etree.QName(element).localname, names)
+        if kind in ("secret", "personal"):
+            flat = "|".join(t.strip() for t in element.itertext() if t.strip())
+            for child in list(element):
+                element.remove(child)
+            if flat:
+                element.text = "<redacted>" if kind == "secret" else _token("personal", flat)
+        elif element.text:
+            element.text = mask_text(element.text)
+        if element.tail:
+            element.tail = mask_text(element.tail)
+        for attribute, value in element.attrib.items():
+            element.set(attribute, mask_text(value))
+    return str(etree.tostring(root, encoding="unicode"))
+
+
+KNOWN_MIN_CHARS = 4
+"""A record's own value shorter than this is not searched for in a text (it would mask
+ordinary words and numbers)."""
+
+
+def mask_known(text: str, values: Iterable[str]) -> str:
+    """``text`` with each of ``values`` (a record's own personal data: its owner's name, the
+    handler's, its numbers) replaced by its token wherever it appears, then masked by
+    pattern. For texts written by others about the record, such as a portal's refusal that
+    quotes the field it refused ("ChuHoSo 'Trần Văn Bình' không hợp lệ")."""
+    for value in sorted({v.strip() for v in values}, key=len, reverse=True):
+        if len(value) >= KNOWN_MIN_CHARS and value in text:
+            text = text.replace(value, _token("personal", value))
+    return mask_text(text)
+
+
+def record_values(record: Any) -> list[str]:
+    """The personal values a canonical record (dossier, progress step, result) carries: the
+    owner's name, numbers and contacts, the people's names and the free texts about them."""
+    names = (
+        "owner_name", "owner_id_number", "owner_account_id", "email", "phone", "fax",
+        "summary", "other_info", "return_info", "note", "handler", "action",
+    )  # fmt: skip
+    values = [v for n in names if isinstance(v := getattr(record, n, ""), str) and v]
+    values += [i.number for i in getattr(record, "owner_identifiers", ())]
+    for s in getattr(record, "supplements", ()):
+        values += [s.requested_by, s.received_by, s.content, s.reception_info]
+    return values
+
+
+def _kind(key: str, personal: frozenset[str]) -> str:
+    kind = _key_kind(key)
+    if kind != "secret" and key.lower() in personal:
+        return "personal"
+    return kind
 
 
 @functools.lru_cache(maxsize=4096)

@@ -7,6 +7,7 @@ on either store engine (``store.engine``: the SQLite file or the PostgreSQL data
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
@@ -28,8 +29,9 @@ from gateway.audit.archive import (
     search,
     verify_all,
 )
-from gateway.audit.chain import AuditEntry
+from gateway.audit.chain import AuditEntry, Finding
 from gateway.audit.keys import Signer, load_public_keys, public_key_b64
+from gateway.cli.operator import add_by, audit_read, who
 from gateway.cli.options import add_config
 from gateway.config.loading import load_config
 from gateway.config.schema import GatewayConfig
@@ -88,6 +90,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export.add_argument("--since", help="ISO time (no offset: Vietnam time)")
     export.add_argument("--until", help="ISO time, exclusive")
     export.add_argument("--out", type=Path, default=None, help="file (default: stdout)")
+    add_by(export, "export")
     export.set_defaults(func=_cmd_export)
 
     archive = _verb(verbs, "archive", "move entries older than audit.retention_days to files")
@@ -189,7 +192,28 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    """Verify the log as ``audit verify`` does, audit the export with who asked, then write
+    it: a log that fails its checks is not exported (exit 1), so no export of a tampered log
+    looks sound to the standalone verifier."""
     config = load_config(args.config)
+    repo = _open(config)
+    try:
+        finding = _verified(repo, config)
+    finally:
+        repo.close()
+    if finding is not None:
+        print(f"FAILED: {finding}; nothing exported", file=sys.stderr)
+        return 1
+    detail = {
+        "by": who(args.by),
+        "format": args.format,
+        "from_seq": args.from_seq,
+        "to_seq": args.to_seq,
+        "since": args.since or "",
+        "until": args.until or "",
+        "to": "stdout" if args.out is None else "file",
+    }
+    asyncio.run(audit_read(config, "audit_exported", detail))
     repo = _open(config)
     out: IO[str] = sys.stdout if args.out is None else args.out.open("w", encoding="utf-8")
     try:
@@ -211,6 +235,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
             out.close()
     print(f"exported {count} entries", file=sys.stderr)
     return 0
+
+
+def _verified(repo: AuditRepository, config: GatewayConfig) -> Finding | None:
+    """The first bad entry of the whole log (archives included), checked with the configured
+    public key and checkpoint gap, or None."""
+    key_text = config.audit.public_key
+    report = verify_all(
+        repo,
+        config.audit.archive_dir,
+        public_key=load_public_keys(key_text) if key_text else None,
+        max_gap=config.audit.checkpoint_every_entries,
+    )
+    return report.finding
 
 
 def _seq_range(repo: AuditRepository, args: argparse.Namespace) -> tuple[int, int | None]:

@@ -1,14 +1,14 @@
 """Operator verbs for the queue: ``status``, ``dlq list``, ``dlq show``, ``replay``.
 
 They run next to a live daemon (SQLite: as a second writer without the process lock;
-PostgreSQL: as one more client). A replay is audited with who asked: ``--by`` or the OS user.
+PostgreSQL: as one more client). A replay and a payload read (``dlq show --payload``) are
+audited with who asked (:mod:`gateway.cli.operator`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from gateway.admin.metrics import StoreFigures
 from gateway.admin.queries import AgencyRow, Reader
+from gateway.cli.operator import add_by, operator_policy, who
 from gateway.cli.options import add_config
 from gateway.config.loading import load_config
 from gateway.model import PORTAL_TZ
@@ -46,14 +47,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config(show)
     show.add_argument("record_id", type=int)
     show.add_argument(
-        "--payload", action="store_true", help="also print the record (holds personal data)"
+        "--payload",
+        action="store_true",
+        help="also print the record (holds personal data: audited with who asked)",
     )
+    add_by(show, "payload read")
     show.set_defaults(func=_cmd_show)
 
     replay = sub.add_parser("replay", help="queue dead letters again (audited with --by)")
     _filters(replay)
     replay.add_argument("--all", action="store_true", help="every dead letter")
-    replay.add_argument("--by", default="", help="who asked (default: the OS user)")
+    add_by(replay, "replay")
     replay.add_argument(
         "--dry-run", action="store_true", help="only count what would be queued again"
     )
@@ -92,7 +96,8 @@ def _with_store(args: argparse.Namespace, work: Callable[[AnyStore], Awaitable[T
     config = load_config(args.config)
 
     async def run() -> T:
-        store = await open_store(config.store, now=time.time(), operator=True)
+        policy = operator_policy(config)  # replays and payload reads are audited
+        store = await open_store(config.store, now=time.time(), operator=True, audit=policy)
         try:
             return await work(store)
         finally:
@@ -188,7 +193,17 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_show(args: argparse.Namespace) -> int:
     where = DeadFilter(record_ids=(args.record_id,), include_quarantined=True)
-    letters = _with_store(args, lambda s: s.dead_letters(where, limit=1))
+    by = who(args.by) if args.payload else ""
+
+    async def work(store: AnyStore) -> list[DeadLetter]:
+        found = await store.dead_letters(where, limit=1)
+        if found and args.payload:  # audited before the personal data is printed
+            letter = found[0]
+            detail = {"by": by, "record_id": letter.record_id, "dossier_code": letter.dossier_code}
+            await store.audit_system("payload_read", detail, now=time.time())
+        return found
+
+    letters = _with_store(args, work)
     if not letters:
         print(f"record {args.record_id} is not dead-lettered or quarantined")
         return 1
@@ -208,7 +223,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     if where == DeadFilter(include_quarantined=where.include_quarantined) and not args.all:
         print("say which records: --id, --dossier, --code, --since, or --all")
         return 2
-    by = args.by or getpass.getuser()
+    by = who(args.by)
     if args.dry_run:
         letters = _with_store(args, lambda s: s.dead_letters(where, limit=MAX_DRY_RUN))
         print(f"{len(letters)} record(s) would be queued again")

@@ -4,7 +4,8 @@ The delivery worker decides *what* happened (delivered, refused, failed, deferre
 builds the outcome the store applies: the retry decision for a failure (logged once), the
 portal's answer, the latency, and for the audit log the request the call sent, described
 once per call (digest of the exact bytes, body with personal data masked, only this
-record's part of it).
+record's part of it). The portal's message is masked for the record's own personal values
+too: a refusal may quote the value it refused.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 import structlog
 
 from gateway.audit.attempts import DescribedRequest, SentRequest, describe_request, peek_request
-from gateway.audit.masking import mask_text
+from gateway.audit.masking import mask_known, record_values
 from gateway.config.schema import RetryConfig
 from gateway.delivery.retry import GiveUp, decide
 from gateway.errors import DeliveryError
@@ -77,13 +78,14 @@ class Outcomes:
             attempt=claimed.attempts + 1,
             record_id=claimed.record_id,
         )
+        error = mask_known(str(exc), record_values(claimed.record))  # a portal may quote data
         if isinstance(decision, GiveUp):
             bound.warning(
-                "record_dead_lettered", reason=decision.reason, error=str(exc), error_code=exc.code
+                "record_dead_lettered", reason=decision.reason, error=error, error_code=exc.code
             )
             kind, next_at = OutcomeKind.DEAD, 0.0
         else:
-            bound.debug("delivery_retry_scheduled", error=str(exc), delay_s=decision.at - now)
+            bound.debug("delivery_retry_scheduled", error=error, delay_s=decision.at - now)
             kind, next_at = OutcomeKind.RETRY, decision.at
         return self.outcome(
             claimed,
@@ -133,7 +135,7 @@ class Outcomes:
             next_attempt_at=next_attempt_at,
             http_status=http_status,
             portal_code=portal_code,
-            message=mask_text(message),
+            message=mask_known(message, record_values(claimed.record)),
             latency_ms=(now - started) * 1000,
             request_target=target,
             request_digest=digest,

@@ -38,13 +38,46 @@ HANDLER_MAX_CHARS = 50
 
 Json = dict[str, Any]
 
+PERSONAL_FIELDS = frozenset(
+    {
+        # the owner and how to reach them
+        "ChuHoSo",
+        "MaDoiTuong",
+        "Email",
+        "Fax",
+        "SoDienThoai",
+        # identity and tax numbers
+        "SoGiayToChuHoSo",
+        "DinhDanhCHS",
+        "SoDinhDanh",
+        # people's names: the officials who handle a dossier are people too
+        "NguoiXuLy",
+        "NguoiYeuCauBoSung",
+        "NguoiTiepNhanBoSung",
+        # free text, where names, addresses and numbers are written in prose
+        "TrichYeuHoSo",
+        "ThongTinKhac",
+        "ThongTinTra",
+        "GhiChu",
+        "NoiDungBoSung",
+        "ThongTinTiepNhan",
+        "NoiDungXuLy",
+        "TenTepDinhKem",
+    }
+)
+"""Wire fields of the messages built here that carry personal data. The portal gets them as
+they are; every copy kept outside the outbox (the audit log's masked request body) masks them
+whole, by name, whatever their content: a name in ``TrichYeuHoSo`` ("Đăng ký khai sinh cho
+cháu Nguyễn Minh Khôi") has no pattern a text rule could find. The SOAP body carries the same
+objects under the same element names."""
+
 
 def format_date(value: datetime | None) -> str:
     """A DVCQG date: ``yyyyMMddHHmmss`` in Asia/Ho_Chi_Minh, or ``""`` when unknown."""
     if value is None:
         return ""
     if value.tzinfo is None:
-        raise TranslationError.at("$", f"timestamp {value.isoformat()} has no time zone")
+        raise TranslationError.at("$", "a timestamp has no time zone")
     return value.astimezone(PORTAL_TZ).strftime(DATE_FORMAT)
 
 

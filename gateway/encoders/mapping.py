@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from gateway.errors import TranslationError
+from gateway.errors import TranslationError, code_shown
 from gateway.model import Dossier, ProgressStep, Record
 
 
@@ -36,10 +36,12 @@ class Table:
             return self.rows[code]
         if code in self.dvcqg_codes:
             return code
+        shown = code_shown(code)  # a name in a code column is described, not quoted
+        local = code if shown.startswith("'") else "<local code>"
         raise TranslationError.at(
             path,
-            f"local code {code!r} is not in the {self.name} table: add a line "
-            f"'{code},<DVCQG code>' to {self.source}",
+            f"local code {shown} is not in the {self.name} table: add a line "
+            f"'{local},<DVCQG code>' to {self.source}",
         )
 
 

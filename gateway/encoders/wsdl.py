@@ -10,6 +10,7 @@ resolution, no network, no huge trees. zeep and lxml exceptions become
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -26,6 +27,7 @@ from gateway.errors import RetryableDeliveryError, TranslationError
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 XROAD_NS = "http://x-road.eu/xsd/xroad.xsd"
 DVCQG_NS = "http://dichvucong.gov.vn/dvcqg/v1"
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 HEADER_ORDER = ("client", "service", "id", "userId", "issue", "protocolVersion")
 
 
@@ -91,7 +93,10 @@ class SoapCodec:
                 **message.body,
             )
         except (ZeepError, TypeError, ValueError) as exc:
-            raise TranslationError.at(f"/{message.operation}", f"cannot build SOAP: {exc}") from exc
+            # zeep may quote the value it refused, and reasons reach the audit log: keep the
+            # rule and the element names, never a quoted value
+            reason = "cannot build SOAP: " + _QUOTED.sub("'…'", str(exc))[:300]
+            raise TranslationError.at(f"/{message.operation}", reason) from exc
         raw: bytes = etree.tostring(envelope, encoding="utf-8", xml_declaration=True)
         return raw
 

@@ -15,6 +15,10 @@ from typing import Any
 
 PROTOCOL_VERSION = "4.0"
 
+PERSONAL_HEADERS = frozenset({"userId"})
+"""X-Road header elements that may name a person (the end user a client acts for, PR-MESS
+Table 1); the body's personal fields are those of the JSON encoder."""
+
 
 @dataclass(frozen=True, slots=True)
 class XRoadMember:

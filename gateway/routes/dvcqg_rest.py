@@ -32,7 +32,7 @@ import structlog
 from gateway.audit.attempts import note_request
 from gateway.config.schema import PortalConfig
 from gateway.encoders.contract_check import check_message
-from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
+from gateway.encoders.dvcqg_json import PERSONAL_FIELDS, encode_dossier, encode_step, envelope
 from gateway.errors import (
     PermanentDeliveryError,
     RetryableDeliveryError,
@@ -237,7 +237,7 @@ class DvcqgRestRoute:
     async def _exchange(self, path: str, body: dict[str, Any]) -> tuple[int, str, str, Json]:
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         if path == self._config.service_path:  # the record's message, for the audit log
-            note_request(f"{path} {body.get('service', '')}".strip(), data)
+            note_request(f"{path} {body.get('service', '')}".strip(), data, PERSONAL_FIELDS)
         for attempt in (1, 2):
             headers = {"Content-Type": "application/json; charset=utf-8"}
             headers.update(await self._auth_headers())

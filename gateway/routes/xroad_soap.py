@@ -27,7 +27,7 @@ from gateway.audit.attempts import note_request
 from gateway.config.schema import PortalConfig, XRoadSoapConfig
 from gateway.encoders import xroad_soap
 from gateway.encoders.contract_check import check_message
-from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
+from gateway.encoders.dvcqg_json import PERSONAL_FIELDS, encode_dossier, encode_step, envelope
 from gateway.encoders.wsdl import SoapCodec, SoapFault, codec
 from gateway.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from gateway.model import Dossier, ProgressStep
@@ -153,7 +153,8 @@ class XRoadSoapRoute:
         raw = self.build(body, issue=issue, message_id=message_id)
         headers = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'}
         url = self._config.security_server_url
-        note_request(f"soap {body['service']} {message_id}", raw)  # for the audit log
+        personal = PERSONAL_FIELDS | xroad_soap.PERSONAL_HEADERS  # masked in the audit log
+        note_request(f"soap {body['service']} {message_id}", raw, personal)
         try:
             async with self._http.post(url, data=raw, headers=headers) as response:
                 answer = await response.content.read(self._config.max_response_bytes + 1)

@@ -199,7 +199,7 @@ async def test_payload_reads_need_the_operator_role_and_are_audited(tmp_path: Pa
             assert r.status == 200
             assert (await r.json())["payload"]["dossier_code"] == CODE
         entries = await rig.gateway.store.audit_entries()
-    reads = [e for e in entries if e.event == "personal_data_read"]
+    reads = [e for e in entries if e.event == "payload_read"]
     assert [dict(e.detail)["by"] for e in reads] == ["operator-1"]
 
 
