@@ -26,6 +26,11 @@ class Procedure:
     ten_tthc: str
     ma_linh_vuc: str
     ten_linh_vuc: str
+    cap_thuc_hien: str = ""
+    thoi_han: str = ""
+    """The raw duration text of the sample (``data/README.md``, "Reading the columns")."""
+    co_phi: str = ""
+    """The raw fee text: ``có …``, ``không …``, ``tùy trường hợp …`` or ``không ghi``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +39,7 @@ class Agency:
 
     code: str
     name: str
+    level: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +66,9 @@ def parse_procedures(rows: list[dict[str, str]]) -> dict[str, Procedure]:
             ten_tthc=row["ten_tthc"].strip(),
             ma_linh_vuc=row["ma_linh_vuc"].strip(),
             ten_linh_vuc=row["ten_linh_vuc"].strip(),
+            cap_thuc_hien=row.get("cap_thuc_hien", "").strip(),
+            thoi_han=row.get("thoi_han", "").strip(),
+            co_phi=row.get("co_phi", "").strip(),
         )
         procedures[procedure.ma_tthc] = procedure
     return procedures
@@ -69,7 +78,11 @@ def parse_agencies(rows: list[dict[str, str]]) -> dict[str, Agency]:
     """Turn rows of ``agency-codes-sample.csv`` into agencies keyed by code."""
     agencies: dict[str, Agency] = {}
     for row in rows:
-        agency = Agency(code=row["ma_dinh_danh"].strip(), name=row["ten_co_quan"].strip())
+        agency = Agency(
+            code=row["ma_dinh_danh"].strip(),
+            name=row["ten_co_quan"].strip(),
+            level=row.get("cap", "").strip(),
+        )
         agencies[agency.code] = agency
     return agencies
 

@@ -26,8 +26,8 @@ from typing import Any, TypedDict
 
 from aiohttp import web
 
-from . import contracts, faults, lgsp, rules, xroad
-from .catalogue import Catalogue, load_catalogue
+from . import catalogue_services, contracts, faults, lgsp, rules, xroad
+from .catalogue import Catalogue
 
 logger = logging.getLogger("gateway.simulator")
 
@@ -312,6 +312,7 @@ SERVICES: Mapping[str, Callable[[_Call], dict[str, Any]]] = {
     "TraCuuTienDoHoSo": _look_up_progress,
     "LayDanhSachTTHC": _list_procedures,
     "LayThuTuc": _describe_procedure,
+    **catalogue_services.services(PortalRejection),  # LayDanhMuc*, a fuller LayThuTuc
 }
 
 
@@ -430,9 +431,10 @@ def create_app(
     app[STATE_KEY] = state if state is not None else PortalState()
     app[_RUNTIME_KEY] = _Runtime(
         settings=settings,
-        catalogue=load_catalogue(),
+        catalogue=catalogue_services.live_catalogue(),
         sessions=SessionBook(settings.session_ttl_s, clock),
     )
+    catalogue_services.register(app, app[_RUNTIME_KEY].catalogue, app[STATE_KEY])
     app.router.add_post("/mapi/login", _handle_login)
     app.router.add_post("/mapi/g", _handle_service)
     app.router.add_get("/_sim/state", _handle_state)

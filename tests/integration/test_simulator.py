@@ -512,16 +512,18 @@ async def test_procedure_list_comes_from_the_catalogue(portal: Portal, session: 
 
 async def test_procedure_detail(portal: Portal, session: str) -> None:
     answer = await portal.call("LayThuTuc", session, maTTHC="1.000894")
-    assert answer == {
-        **OK,
-        "result": [
-            {
-                "MATTHC": "1.000894",
-                "TENTTHC": "Thủ tục đăng ký kết hôn",
-                "LINHVUCTHUCHIEN": [{"MALINHVUC": "G15-TP07", "TENLINHVUC": "Hộ tịch"}],
-            }
-        ],
+    [detail] = answer.pop("result")
+    assert answer == OK
+    assert {k: detail[k] for k in ("MATTHC", "TENTTHC", "LINHVUCTHUCHIEN")} == {
+        "MATTHC": "1.000894",
+        "TENTTHC": "Thủ tục đăng ký kết hôn",
+        "LINHVUCTHUCHIEN": [{"MALINHVUC": "G15-TP07", "TENLINHVUC": "Hộ tịch"}],
     }
+    # [I] keys (gateway/simulator/catalogue_services.py) from the sample's raw columns
+    assert detail["CAPTHUCHIEN"] == "Cấp Xã"
+    [channel] = detail["CACHTHUCTHUCHIEN"]
+    assert channel["THOIGIAN"][0]["THOIGIANGIAIQUYET"] == "1"
+    assert channel["PHILEPHI"][0]["MOTA"].startswith("không")
 
 
 @pytest.mark.parametrize(

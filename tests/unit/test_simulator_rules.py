@@ -445,9 +445,15 @@ def test_catalogue_holds_the_samples() -> None:
     loaded = catalogue.load_catalogue()
     assert len(loaded.procedures) == 57
     assert len(loaded.agencies) == 32
-    assert loaded.procedures["1.001193"] == catalogue.Procedure(
-        "1.001193", "Thủ tục đăng ký khai sinh", "G15-TP07", "Hộ tịch"
+    birth = loaded.procedures["1.001193"]
+    assert (birth.ma_tthc, birth.ten_tthc, birth.ma_linh_vuc, birth.ten_linh_vuc) == (
+        "1.001193",
+        "Thủ tục đăng ký khai sinh",
+        "G15-TP07",
+        "Hộ tịch",
     )
+    assert birth.cap_thuc_hien == "Cấp Xã"
+    assert birth.thoi_han.startswith("1 OTHER")
     assert loaded.agencies["000.00.00.H56"].name == "UBND tỉnh Thanh Hóa"
     assert "H56.24(C)" in loaded.agencies
 
@@ -461,7 +467,16 @@ def test_catalogue_copies_values_as_seen() -> None:
 # -- independence -------------------------------------------------------------------------
 
 SIMULATOR_DIR = Path(catalogue.__file__).parent
-PORTAL_MODULES = ("catalogue", "rules", "portal", "contracts", "xroad", "lgsp", "faults")
+PORTAL_MODULES = (
+    "catalogue",
+    "catalogue_services",
+    "rules",
+    "portal",
+    "contracts",
+    "xroad",
+    "lgsp",
+    "faults",
+)
 # the package also holds other simulators. Besides the standard library and aiohttp the portal
 # may read the contract files (the ``contracts`` package) with validators of its own.
 CONTRACT_READERS = ("contracts", "jsonschema", "xmlschema", "lxml")
