@@ -31,13 +31,16 @@ from gateway.admin.server import admin_app
 from gateway.audit.archive import archive_periodically
 from gateway.audit.chain import AuditPolicy, policy_from_config, seal_periodically
 from gateway.audit.config_digest import config_digest
+from gateway.catalogue.checks import with_catalogue
+from gateway.catalogue.sync import current_snapshot
 from gateway.config.loading import load_config
 from gateway.config.schema import GatewayConfig
 from gateway.delivery.worker import DeliveryWorker
+from gateway.encoders.mapping import MappingTables
 from gateway.errors import ConfigError
 from gateway.indicators.f766 import compute, parse_period
 from gateway.indicators.reading import histories
-from gateway.model import PORTAL_TZ
+from gateway.model import PORTAL_TZ, Record
 from gateway.routes.router import build_router
 from gateway.sources.backpressure import Backpressure
 from gateway.sources.configured import build_pull_sources
@@ -106,7 +109,7 @@ async def running(
         await store.listen(worker.wake)  # records queued by any process wake this worker
     disk = config.store.path.parent if config.store.engine == "sqlite" else None
     busy = Backpressure(store, config.intake, disk, clock)
-    validate = portal_validator(route.tables)
+    validate = await _intake_validator(config, store, route.tables)
     intake = Intake(
         store,
         sources,
@@ -166,6 +169,16 @@ async def running(
             await sealing
         await _close_store(store, worker.owner, clock)
         log.info("gateway_stopped")
+
+
+async def _intake_validator(
+    config: GatewayConfig, store: AnyStore, tables: MappingTables
+) -> Callable[[Record], None]:
+    """The intake check: the mapping tables and the contract, preceded by the latest synced
+    national catalogue if there is one (issue 16): unknown codes are quarantined with
+    suggestions; a store never synced changes nothing."""
+    catalogue = await current_snapshot(store) if config.catalogue.check_at_intake else None
+    return with_catalogue(portal_validator(tables), tables, catalogue)
 
 
 async def _close_store(store: AnyStore, owner: str, clock: Callable[[], float]) -> None:
@@ -350,7 +363,9 @@ async def reload(gateway: Gateway, path: Path) -> bool:
         log.error("reload_refused", problems=[str(p) for p in exc.problems])
         return False
     gateway.intake.use(
-        sources, validate=portal_validator(route.tables), prepare=route.tables.map_raw_status
+        sources,  # a catalogue synced since the start counts from now
+        validate=await _intake_validator(config, gateway.store, route.tables),
+        prepare=route.tables.map_raw_status,
     )
     gateway.worker.use(route, config.delivery)
     gateway.config = config

@@ -324,6 +324,23 @@ class IndicatorsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CatalogueConfig:
+    """The national catalogue and reconciliation (``dvc-gateway catalogue sync``, ``reconcile``)."""
+
+    agency: str = ""
+    """The ``madonvi`` the sharing calls are made as (the portal wants one on every call, spec
+    §3.1); empty: the first agency of ``routes.mappings.agencies``' right-hand column."""
+    rate_per_s: float = 2.0
+    """At most this many sharing calls per second (catalogue sync, reconciliation) [I]."""
+    max_details: int = 0
+    """``LayThuTuc`` calls per sync run at most (0: all); an unfinished run is resumed."""
+    daily_sync: bool = False
+    """Also sync once a day in the daemon (the first run an hour after the start)."""
+    check_at_intake: bool = True
+    """Quarantine records whose codes the latest synced catalogue lacks (never before a sync)."""
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     """The whole configuration."""
 
@@ -337,3 +354,4 @@ class GatewayConfig:
     audit: AuditConfig = field(default_factory=AuditConfig)
     indicators: IndicatorsConfig = field(default_factory=IndicatorsConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    catalogue: CatalogueConfig = field(default_factory=CatalogueConfig)

@@ -135,13 +135,21 @@ class DvcqgRestRoute:
         return {index for index, result in enumerate(results) if result}
 
     async def _look_up(self, service: str, code: str, agency: str) -> list[dict[str, Any]]:
+        return await self.share(service, agency, {"mahoso": code})
+
+    async def share(
+        self, service: str, agency: str, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """A sharing service (spec §2.2: look-ups, catalogues): its ``result`` objects, or
+        none when ``result`` is not a list. No contract check: several sharing services
+        have no contract yet; the caller reads the answer defensively."""
         async with self._lookups:
             for attempt in (1, 2):
                 body = {
                     "session": await self._current_session(),
                     "madonvi": agency,
                     "service": service,
-                    "mahoso": code,
+                    **(params or {}),
                 }
                 try:
                     _, _, _, payload = await self._exchange(self._config.service_path, body)

@@ -21,7 +21,7 @@ import structlog
 from gateway.config.mappings import load_tables
 from gateway.config.schema import GatewayConfig
 from gateway.encoders.mapping import MappingTables
-from gateway.errors import TranslationError
+from gateway.errors import GatewayError, TranslationError
 from gateway.model import Dossier, ProgressStep
 from gateway.routes.contract import NOT_SYNCED, PortalLookup, Route, Sent
 from gateway.routes.dvcqg_rest import DvcqgRestRoute
@@ -136,6 +136,23 @@ class RouterRoute:
             )
             found |= {items[i][0] for i in held}
         return found
+
+    async def share(
+        self, service: str, agency: str, params: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """A sharing service (catalogue, ``TraCuuHoSo``) through ``agency``'s route (issue 16).
+        ``dvcqg-rest`` and the routes built on it (``xroad-rest``, ``lgsp``) can; the SOAP
+        route has no operation for these services in the packaged WSDL yet."""
+        route = self.route_for(agency)
+        share = getattr(route, "share", None)
+        if share is None:
+            raise GatewayError(
+                f"route {route.name} cannot ask the portal's sharing services ({service}): "
+                "route this agency over dvcqg-rest, xroad-rest or lgsp for catalogue sync "
+                "and reconciliation"
+            )
+        result: list[dict[str, Any]] = await share(service, agency, params)
+        return result
 
     async def close(self) -> None:
         for route in self._routes.values():

@@ -235,6 +235,15 @@ LAYER_RULES: dict[str, tuple[str, ...]] = {
         "gateway.sources",
         *RUNNING,
     ),
+    # Catalogue sync, intake checks, mapping drafts, reconciliation (issue 16): handed a store
+    # and a route by the composition root (cli, app); it picks neither itself.
+    "gateway/catalogue": (
+        *ENGINES,
+        "gateway.sources",
+        "gateway.delivery",
+        "gateway.routes",
+        *RUNNING,
+    ),
     # The simulator checks our wire code independently: it shares only the model with us.
     "gateway/simulator": (
         "gateway.encoders",

@@ -132,6 +132,22 @@ ALTER TABLE dossiers ADD COLUMN not_synced BOOLEAN NOT NULL DEFAULT FALSE;
 CREATE INDEX records_queued_in_dossier ON records (dossier_code, kind, order_at, id)
     WHERE state = 'queued';
 """,
+    5: """
+-- The national catalogue (gateway/catalogue): one row per synced version, whole, as JSON.
+CREATE TABLE catalogue_versions (
+    version   INTEGER PRIMARY KEY,
+    synced_at DOUBLE PRECISION NOT NULL,
+    digest    TEXT NOT NULL,
+    content   TEXT NOT NULL,
+    changes   TEXT NOT NULL
+);
+-- Procedure details fetched by a sync that has not finished yet (resumed by the next run).
+CREATE TABLE catalogue_pending (
+    code       TEXT PRIMARY KEY,
+    detail     TEXT NOT NULL,
+    fetched_at DOUBLE PRECISION NOT NULL
+);
+""",
 }
 
 LATEST = max(MIGRATIONS)

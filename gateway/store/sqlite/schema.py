@@ -5,7 +5,7 @@ the database one version on and runs in the transaction that records the new ver
 ``meta.schema_version``. The store applies whatever is missing when it opens a file.
 """
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -107,5 +107,21 @@ CREATE INDEX IF NOT EXISTS records_dead ON records (state, updated_at);
 """,
     3: """
 ALTER TABLE dossiers ADD COLUMN not_synced INTEGER NOT NULL DEFAULT 0; -- derived (spec 1.5)
+""",
+    4: """
+-- The national catalogue (gateway/catalogue): one row per synced version, whole, as JSON.
+CREATE TABLE IF NOT EXISTS catalogue_versions (
+    version   INTEGER PRIMARY KEY,
+    synced_at REAL NOT NULL,
+    digest    TEXT NOT NULL,
+    content   TEXT NOT NULL,
+    changes   TEXT NOT NULL
+);
+-- Procedure details fetched by a sync that has not finished yet (resumed by the next run).
+CREATE TABLE IF NOT EXISTS catalogue_pending (
+    code       TEXT PRIMARY KEY,
+    detail     TEXT NOT NULL,
+    fetched_at REAL NOT NULL
+);
 """,
 }
