@@ -13,8 +13,8 @@ Scoring (0-100, higher is better; the operator sees the score and why):
    ``Đăng ký khai sinh có yếu tố nước ngoài``), averaged, minus 2. Stripping the marks
    makes ``Dang ky khai sinh`` and ``Đăng ký khai sinh`` equal; an exact match *with* the
    marks gets the 2 points back, so ``Hộ tịch`` beats ``Hồ tích`` when both are candidates.
-3. **Same field** (+5, capped at 100): for a procedure, a candidate in the local record's
-   field (``MaLinhVuc``) ranks above an equally named one in another field.
+3. **Same field** (+5, capped at 100; it also breaks a tie): for a procedure, a candidate in
+   the local record's field (``MaLinhVuc``) ranks above an equally named one in another field.
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ def suggest(
     local_field: str = "",
     limit: int = 3,
 ) -> list[Suggestion]:
-    """The ``limit`` best catalogue codes for a local code, best first (ties by code)."""
+    """The ``limit`` best catalogue codes for a local code, best first (ties: the same field
+    first, then by code)."""
     found: list[Suggestion] = []
     for code, name in candidates.items():
         if local_code.startswith(code + "."):
@@ -104,5 +105,5 @@ def suggest(
             why = "name, same field"
         if score > 0:
             found.append(Suggestion(code, name, round(score, 1), why))
-    found.sort(key=lambda s: (-s.score, s.code))
+    found.sort(key=lambda s: (-s.score, s.why != "name, same field", s.code))
     return found[:limit]
