@@ -10,6 +10,7 @@ only the first six words kept. Run: ``.venv/bin/python bench/suggestion_quality.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from gateway.catalogue.names import strip_marks, suggest
 from gateway.simulator.catalogue import load_catalogue
@@ -29,7 +30,7 @@ def abbreviate(name: str) -> str:
     return text
 
 
-DAMAGES = {
+DAMAGES: dict[str, Callable[[str], str]] = {
     "diacritics stripped": strip_marks,
     "abbreviated": abbreviate,
     "abbreviated, diacritics stripped": lambda n: strip_marks(abbreviate(n)),

@@ -45,7 +45,9 @@ class DraftStore(Protocol):
 
     async def dead_letters(self, where: DeadFilter, *, limit: int = 1000) -> list[Any]: ...
 
-    async def replay(self, where: DeadFilter, *, by: str, now: float) -> list[int]: ...
+    async def release_quarantined(
+        self, record_ids: Sequence[int], *, by: str, now: float
+    ) -> list[int]: ...
 
     async def audit_system(self, event: str, detail: dict[str, Any], *, now: float) -> None: ...
 
@@ -201,7 +203,7 @@ def merge_table(path: Path, rows: dict[str, str]) -> int:
 async def release_fixed(
     store: DraftStore, validate: Callable[[Record], None], *, by: str, now: float
 ) -> tuple[list[int], int]:
-    """Queue again every quarantined record ``validate`` now accepts (audited ``replayed``
+    """Queue again every quarantined record ``validate`` now accepts (audited ``released``
     with ``by``); return those ids and how many stay quarantined."""
     letters = await store.dead_letters(DeadFilter(include_quarantined=True), limit=MAX_SCANNED)
     fixed, still = [], 0
@@ -214,11 +216,5 @@ async def release_fixed(
             still += 1
             continue
         fixed.append(letter.record_id)
-    released = (
-        await store.replay(
-            DeadFilter(record_ids=tuple(fixed), include_quarantined=True), by=by, now=now
-        )
-        if fixed
-        else []
-    )
+    released = await store.release_quarantined(fixed, by=by, now=now) if fixed else []
     return released, still

@@ -129,7 +129,8 @@ async def test_a_second_sync_reports_re_coding_renaming_and_removal_then_nothing
     assert second.changes["procedure"]["removed"] == ["1.000894"]
     assert [r["code"] for r in second.changes["procedure"]["renamed"]] == ["1.000656"]
     snapshot = await current_snapshot(store)
-    assert snapshot is not None and snapshot.retired["agency"] == {HAU_GIANG: "UBND tỉnh Hậu Giang"}
+    assert snapshot is not None
+    assert snapshot.retired["agency"] == {HAU_GIANG: "UBND tỉnh Hậu Giang"}
     third = await run()
     assert (third.complete, third.stored, third.version) == (True, False, 2)
     assert await store.query("SELECT COUNT(*) FROM catalogue_versions") == [(2,)]
@@ -147,7 +148,7 @@ async def test_a_bounded_run_is_resumed_without_asking_again(
     second = await run(progress=lambda done, total: seen.append((done, total)))
     assert (second.complete, second.resumed, second.fetched) == (True, 10, 47)
     assert portal.state.calls["LayThuTuc"] == 57  # each procedure asked once over both runs
-    assert seen[0] == (10, 57) and seen[-1] == (57, 57)
+    assert (seen[0], seen[-1]) == ((10, 57), (57, 57))
     assert await store.query("SELECT COUNT(*) FROM catalogue_pending") == [(0,)]
 
 
@@ -185,7 +186,8 @@ async def test_the_simulator_controls_refuse_what_they_do_not_know(portal: Porta
     assert (unknown["http_status"], unknown["error_code"]) == (400, -1)
     assert "not in the simulator's catalogue" in unknown["message"]
     bad_op = await portal.control("dossiers", {"op": "burn"})
-    assert bad_op["http_status"] == 400 and "unknown operation" in bad_op["message"]
+    assert bad_op["http_status"] == 400
+    assert "unknown operation" in bad_op["message"]
     bad_fraction = await portal.control("dossiers", {"op": "lose", "fraction": 2})
     assert bad_fraction["http_status"] == 400
 
@@ -202,12 +204,15 @@ async def test_a_re_coded_agency_is_refused_by_the_simulator_itself(portal: Port
             refused = await response.json()
         async with http.post(f"{portal.url}/mapi/g", json={**body, "madonvi": "N"}) as response:
             listed = await response.json()
-    assert refused["error_code"] == -1 and AGENCY in refused["message"]
+    assert refused["error_code"] == -1
+    assert AGENCY in refused["message"]
     assert {"MADONVI": "N", "TENDONVI": "UBND tỉnh Thanh Hóa", "CAPDONVI": "tỉnh"} in listed[
         "result"
     ]
     reset = await portal.control("catalogue", {"op": "reset"})
     assert reset["error_code"] == 0
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{portal.url}/mapi/g", json=body) as response:
-            assert (await response.json())["error_code"] == 0  # the packaged code is back
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{portal.url}/mapi/g", json=body) as response,
+    ):
+        assert (await response.json())["error_code"] == 0  # the packaged code is back

@@ -24,7 +24,6 @@ run at the same time stay out of each other's way:
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
@@ -56,6 +55,7 @@ from gateway.store.contract import (
 )
 from gateway.store.postgres import delivery as pg_delivery
 from gateway.store.postgres import schema as pg_schema
+from gateway.store.postgres import two_way
 from gateway.store.postgres.listener import Listener
 from gateway.store.postgres.rows import CHANNEL, DEAD_COLUMNS, PgTx, dead_where
 
@@ -302,85 +302,46 @@ class PostgresStore:
         async with self._conn() as conn:
             return [tuple(row) for row in await conn.fetch(sql, *params)]
 
-    # -- the national catalogue (gateway/catalogue) ------------------------------------------
+    # -- two-way with the portal (gateway/catalogue; SQL in two_way.py) --------------------------
 
     async def latest_catalogue(self) -> tuple[int, float, str] | None:
         """The newest synced catalogue: ``(version, synced_at, content JSON)``, or None."""
-        rows = await self.query(
-            "SELECT version, synced_at, content FROM catalogue_versions "
-            "ORDER BY version DESC LIMIT 1"
-        )
-        return (int(rows[0][0]), float(rows[0][1]), str(rows[0][2])) if rows else None
+        async with self._conn() as conn:
+            return await two_way.latest_catalogue(conn)
 
     async def pending_catalogue(self) -> dict[str, str]:
         """Procedure details an unfinished sync fetched, by procedure code."""
-        rows = await self.query("SELECT code, detail FROM catalogue_pending")
-        return {str(c): str(d) for c, d in rows}
+        async with self._conn() as conn:
+            return await two_way.pending_catalogue(conn)
 
     async def keep_catalogue_detail(self, code: str, detail: str, now: float) -> None:
         """Remember one fetched procedure detail until the sync that fetched it finishes."""
         async with self._conn() as conn:
-            await conn.execute(
-                "INSERT INTO catalogue_pending (code, detail, fetched_at) VALUES ($1, $2, $3) "
-                "ON CONFLICT (code) DO UPDATE SET detail = $2, fetched_at = $3",
-                code,
-                detail,
-                now,
-            )
+            await two_way.keep_catalogue_detail(conn, code, detail, now)
 
     async def save_catalogue(
         self, content: str, digest: str, changes: dict[str, Any], now: float
     ) -> int:
         """Store a new catalogue version, forget the pending details and audit
         ``catalogue_synced`` with ``changes``, in one transaction; return the version."""
-
-        async def work(tx: PgTx) -> int:
-            await tx.conn.execute("LOCK TABLE catalogue_versions IN EXCLUSIVE MODE")
-            last = await tx.conn.fetchval(
-                "SELECT COALESCE(MAX(version), 0) FROM catalogue_versions"
-            )
-            version = int(last) + 1
-            await tx.conn.execute(
-                "INSERT INTO catalogue_versions (version, synced_at, digest, content, changes) "
-                "VALUES ($1, $2, $3, $4, $5)",
-                version,
-                now,
-                digest,
-                content,
-                json.dumps(changes, ensure_ascii=False),
-            )
-            await tx.conn.execute("DELETE FROM catalogue_pending")
-            tx.audit(now, "catalogue_synced", None, "", {"version": version, **changes})
-            return version
-
-        return await self._write(work)
+        return await self._write(
+            lambda tx: two_way.save_catalogue(tx, content, digest, changes, now)
+        )
 
     async def requeue_delivered(
         self, record_ids: Sequence[int], *, lost: Sequence[str], event: str, by: str, now: float
     ) -> list[int]:
-        """Queue delivered records again (see ``SqliteStore.requeue_delivered``)."""
+        """Queue delivered records again (see the SQLite engine's ``two_way``)."""
+        return await self._write(
+            lambda tx: two_way.requeue_delivered(tx, record_ids, lost, event, by, now)
+        )
 
-        async def work(tx: PgTx) -> list[int]:
-            if lost:
-                await tx.conn.execute(
-                    "UPDATE dossiers SET on_portal = FALSE WHERE dossier_code = ANY($1::text[])",
-                    list(lost),
-                )
-            rows = await tx.conn.fetch(
-                "UPDATE records SET state = 'queued', attempts = 0, rescues = 0, "
-                "next_attempt_at = $2, updated_at = $2, uncertain = (kind <> 'dossier') "
-                "WHERE id = ANY($1::bigint[]) AND state = 'delivered' "
-                "RETURNING id, dossier_code",
-                list(record_ids),
-                now,
-            )
-            queued = sorted((int(r["id"]), str(r["dossier_code"])) for r in rows)
-            for rid, code in queued:
-                tx.audit(now, event, rid, code, {"by": by, "lost": code in lost})
-            await tx.conn.execute(f"NOTIFY {CHANNEL}")
-            return [rid for rid, _ in queued]
-
-        return await self._write(work)
+    async def release_quarantined(
+        self, record_ids: Sequence[int], *, by: str, now: float
+    ) -> list[int]:
+        """Queue quarantined records whose cause was fixed (see the SQLite engine's
+        ``two_way``)."""
+        return await self._write(lambda tx: two_way.release_quarantined(tx, record_ids, by, now))
 
 
 STATS_LOCK = 0x64767373  # "dvss": the advisory lock key of the statistics upkeep

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +35,7 @@ from gateway.store.contract import (
     State,
     Validate,
 )
+from gateway.store.sqlite import two_way
 from gateway.store.sqlite.audit import AuditRows, chain_head
 from gateway.store.sqlite.rows import DEAD_COLUMNS, SqliteTx, dead_where
 from gateway.store.sqlite.schema import MIGRATIONS, SCHEMA
@@ -346,91 +346,48 @@ class SqliteStore:
         """A read-only query, for operator commands and tests."""
         return await self._run(lambda: self.conn.execute(sql, params).fetchall())
 
-    # -- the national catalogue (gateway/catalogue) ------------------------------------------
+    # -- two-way with the portal (gateway/catalogue; SQL in two_way.py) --------------------------
 
     async def latest_catalogue(self) -> tuple[int, float, str] | None:
         """The newest synced catalogue: ``(version, synced_at, content JSON)``, or None."""
-        rows = await self.query(
-            "SELECT version, synced_at, content FROM catalogue_versions "
-            "ORDER BY version DESC LIMIT 1"
-        )
-        return (int(rows[0][0]), float(rows[0][1]), str(rows[0][2])) if rows else None
+        return await self._run(lambda: two_way.latest_catalogue(self.conn))
 
     async def pending_catalogue(self) -> dict[str, str]:
         """Procedure details an unfinished sync fetched, by procedure code."""
-        return {
-            str(c): str(d)
-            for c, d in await self.query("SELECT code, detail FROM catalogue_pending")
-        }
+        return await self._run(lambda: two_way.pending_catalogue(self.conn))
 
     async def keep_catalogue_detail(self, code: str, detail: str, now: float) -> None:
         """Remember one fetched procedure detail until the sync that fetched it finishes."""
-
-        def write_sync() -> None:
-            with self._tx() as tx:
-                tx.conn.execute(
-                    "INSERT OR REPLACE INTO catalogue_pending (code, detail, fetched_at) "
-                    "VALUES (?, ?, ?)",
-                    (code, detail, now),
-                )
-
-        await self._run(write_sync)
+        await self._write(lambda tx: two_way.keep_catalogue_detail(tx, code, detail, now))
 
     async def save_catalogue(
         self, content: str, digest: str, changes: dict[str, Any], now: float
     ) -> int:
         """Store a new catalogue version, forget the pending details and audit
         ``catalogue_synced`` with ``changes``, in one transaction; return the version."""
-
-        def write_sync() -> int:
-            with self._tx() as tx:
-                (last,) = tx.conn.execute(
-                    "SELECT COALESCE(MAX(version), 0) FROM catalogue_versions"
-                ).fetchone()
-                version = int(last) + 1
-                tx.conn.execute(
-                    "INSERT INTO catalogue_versions (version, synced_at, digest, content, changes)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (version, now, digest, content, json.dumps(changes, ensure_ascii=False)),
-                )
-                tx.conn.execute("DELETE FROM catalogue_pending")
-                tx.audit(now, "catalogue_synced", None, "", {"version": version, **changes})
-                return version
-
-        return await self._run(write_sync)
+        return await self._write(
+            lambda tx: two_way.save_catalogue(tx, content, digest, changes, now)
+        )
 
     async def requeue_delivered(
         self, record_ids: Sequence[int], *, lost: Sequence[str], event: str, by: str, now: float
     ) -> list[int]:
-        """Queue delivered records again through the normal queue (reconciliation, re-sync),
-        audited ``event`` with ``by``. Dossiers in ``lost`` are marked as not on the portal
-        first, so their snapshot goes as a create; re-queued steps are marked uncertain, so
-        the worker looks on the portal before sending one again. A record that is no longer
-        ``delivered`` (queued already) is left alone: running twice queues nothing twice.
-        Return the ids queued."""
+        """Queue delivered records again (reconciliation, re-sync): see
+        :func:`gateway.store.sqlite.two_way.requeue_delivered`."""
+        return await self._write(
+            lambda tx: two_way.requeue_delivered(tx, record_ids, lost, event, by, now)
+        )
 
-        def write_sync() -> list[int]:
-            with self._tx() as tx:
-                for code in lost:
-                    tx.conn.execute(
-                        "UPDATE dossiers SET on_portal = 0 WHERE dossier_code = ?", (code,)
-                    )
-                queued = []
-                for rid in record_ids:
-                    row = tx.conn.execute(
-                        "SELECT kind, dossier_code FROM records "
-                        "WHERE id = ? AND state = 'delivered'",
-                        (rid,),
-                    ).fetchone()
-                    if row is None:
-                        continue
-                    tx.conn.execute(
-                        "UPDATE records SET state = 'queued', attempts = 0, rescues = 0, "
-                        "next_attempt_at = ?, updated_at = ?, uncertain = ? WHERE id = ?",
-                        (now, now, int(row[0] != "dossier"), rid),
-                    )
-                    tx.audit(now, event, rid, row[1], {"by": by, "lost": row[1] in lost})
-                    queued.append(rid)
-                return queued
+    async def release_quarantined(
+        self, record_ids: Sequence[int], *, by: str, now: float
+    ) -> list[int]:
+        """Queue quarantined records whose cause was fixed (``mappings apply``): see
+        :func:`gateway.store.sqlite.two_way.release_quarantined`."""
+        return await self._write(lambda tx: two_way.release_quarantined(tx, record_ids, by, now))
 
-        return await self._run(write_sync)
+    def _write_sync(self, work: Callable[[SqliteTx], T]) -> T:
+        with self._tx() as tx:
+            return work(tx)
+
+    async def _write(self, work: Callable[[SqliteTx], T]) -> T:
+        return await self._run(lambda: self._write_sync(work))

@@ -1,0 +1,101 @@
+"""The store side of issue 16 on both engines: quarantined records released, delivered
+records queued again, catalogue versions numbered once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.config.schema import StoreConfig
+from gateway.errors import TranslationError
+from gateway.model import Record
+from gateway.sources.intake import validate_for_portal
+from gateway.store.contract import Incoming, Outcome, OutcomeKind
+from gateway.store.engines import AnyStore, open_store
+from tests.factories import dossier, step
+from tests.pg import pg_database
+
+CODE = "000.00.00.H56-261102-00001"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AnyStore]:
+    if request.param == "sqlite":
+        opened = await open_store(StoreConfig(path=tmp_path / "gw.db"), now=0.0)
+        yield opened
+        await opened.close()
+        return
+    async with pg_database() as dsn:
+        opened = await open_store(StoreConfig(engine="postgresql", dsn=dsn), now=0.0)
+        yield opened
+        await opened.close()
+
+
+def refuse(record: Record) -> None:
+    raise TranslationError.at("$.madonvi", "agency code is not in the national catalogue")
+
+
+async def test_a_released_first_snapshot_becomes_its_dossiers_latest(store: AnyStore) -> None:
+    items = [Incoming("t", dossier(CODE), "a"), Incoming("t", step(CODE), "b")]
+    receipts = await store.accept(items, now=1.0, validate=refuse)
+    assert [r.status for r in receipts] == ["quarantined", "quarantined"]
+    ids = [r.record_ids[0] for r in receipts]
+    assert await store.release_quarantined(ids, by="op", now=2.0) == ids
+    assert await store.release_quarantined(ids, by="op", now=3.0) == []  # nothing twice
+    states = await store.query("SELECT state FROM records ORDER BY id")
+    assert [s for (s,) in states] == ["queued", "queued"]
+    latest = await store.query("SELECT latest_snapshot_id FROM dossiers")
+    assert latest == [(ids[0],)]
+    audited = await store.query("SELECT detail FROM audit WHERE event = 'released' ORDER BY seq")
+    assert [json.loads(d)["by"] for (d,) in audited] == ["op", "op"]
+    claimed = await store.claim("w", 10, now=4.0, lease_s=30.0)
+    assert [c.record_id for c in claimed] == [ids[0]]  # the step waits for its dossier
+
+
+async def test_a_released_snapshot_older_than_the_latest_is_superseded(store: AnyStore) -> None:
+    [quarantined] = await store.accept(
+        [Incoming("t", dossier(CODE), "a")], now=1.0, validate=refuse
+    )
+    newer = dossier(CODE, summary="Bản mới")
+    await store.accept([Incoming("t", newer, "b")], now=2.0, validate=validate_for_portal)
+    assert await store.release_quarantined(quarantined.record_ids, by="op", now=3.0) == []
+    states = await store.query("SELECT state FROM records ORDER BY id")
+    assert [s for (s,) in states] == ["superseded", "queued"]
+
+
+async def test_delivered_records_are_queued_again_once(store: AnyStore) -> None:
+    items = [Incoming("t", dossier(CODE), "a"), Incoming("t", step(CODE), "b")]
+    await store.accept(items, now=1.0, validate=validate_for_portal)
+    for now in (2.0, 3.0):  # the dossier, then its step
+        [claimed] = await store.claim("w", 10, now=now, lease_s=30.0)
+        outcome = Outcome(claimed.record_id, claimed.lease_token, OutcomeKind.DELIVERED, now, "r")
+        assert await store.complete([outcome]) == 1
+    ids = [rid for (rid,) in await store.query("SELECT id FROM records ORDER BY id")]
+    queued = await store.requeue_delivered(
+        ids, lost=[CODE], event="reconcile_requeued", by="op", now=4.0
+    )
+    assert queued == ids
+    again = await store.requeue_delivered(
+        ids, lost=[CODE], event="reconcile_requeued", by="op", now=5.0
+    )
+    assert again == []
+    [first] = await store.claim("w", 10, now=6.0, lease_s=30.0)
+    assert (first.record_id, first.on_portal) == (ids[0], False)  # lost: sent as a create
+    rows = await store.query("SELECT state, uncertain FROM records ORDER BY id")
+    assert [(s, bool(u)) for s, u in rows] == [("leased", False), ("queued", True)]
+
+
+async def test_catalogue_versions_are_numbered_and_audited(store: AnyStore) -> None:
+    assert await store.latest_catalogue() is None
+    await store.keep_catalogue_detail("1.001193", "{}", 1.0)
+    await store.keep_catalogue_detail("1.001193", '{"a": 1}', 1.5)
+    assert await store.pending_catalogue() == {"1.001193": '{"a": 1}'}
+    assert await store.save_catalogue("{}", "d1", {"summary": {}}, 2.0) == 1
+    assert await store.save_catalogue('{"x": 1}', "d2", {"summary": {}}, 3.0) == 2
+    assert await store.latest_catalogue() == (2, 3.0, '{"x": 1}')
+    assert await store.pending_catalogue() == {}
+    events = await store.query("SELECT detail FROM audit WHERE event = 'catalogue_synced'")
+    assert [json.loads(d)["version"] for (d,) in events] == [1, 2]
