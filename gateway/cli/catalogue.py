@@ -244,10 +244,9 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps({"version": version, "synced_at": at, **figures}))
     else:
         when = datetime.fromtimestamp(at, PORTAL_TZ).isoformat(timespec="seconds")
-        print(
-            f"catalogue version {version}, synced {when}: "
-            + ", ".join(f"{n} {k}s" for k, n in figures.items())
-        )
+        plural = {"procedure": "procedures", "field": "fields", "agency": "agencies"}
+        listed = ", ".join(f"{n} {plural[k]}" for k, n in figures.items())
+        print(f"catalogue version {version}, synced {when}: {listed}")
     return 0
 
 
@@ -349,7 +348,7 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
     for agency, kinds in report.counts().items():
         print(f"  {agency:<20} " + ", ".join(f"{kind} {n}" for kind, n in kinds.items()))
     for drift in report.drifts[:50]:
-        print(f"  {drift.dossier_code:<32} {drift.kind:<17} {drift.detail}")
+        print(f"  {drift.dossier_code:<32} {drift.kind:<17} {drift.detail}".rstrip())
     if len(report.drifts) > 50:
         print(f"  … {len(report.drifts) - 50} more (--json lists all)")
     if args.fix:
