@@ -15,11 +15,18 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from gateway.catalogue.snapshot import Snapshot
+from gateway.catalogue.sync import current_snapshot
 from gateway.cli.options import add_config
 from gateway.config.loading import load_config
 from gateway.config.schema import GatewayConfig
 from gateway.indicators.f766 import LABELS, DossierHistory, ProcedureFacts, parse_period
-from gateway.indicators.reading import histories, load_procedures
+from gateway.indicators.reading import (
+    catalogue_facts,
+    histories,
+    load_procedures,
+    merged_facts,
+)
 from gateway.indicators.report import (
     Section,
     as_json,
@@ -69,8 +76,8 @@ def _cmd_indicators(args: argparse.Namespace) -> int:
         parsed = datetime.fromisoformat(args.as_of)
         as_of = parsed if parsed.tzinfo else parsed.replace(tzinfo=PORTAL_TZ)
     config = load_config(args.config)
-    facts = _facts(config)
-    found_histories = asyncio.run(_read(config))
+    found_histories, synced = asyncio.run(_read(config))
+    facts = merged_facts(_facts(config), catalogue_facts(synced))
     found = sections(
         found_histories,
         period,
@@ -134,9 +141,9 @@ def _facts(config: GatewayConfig) -> dict[str, ProcedureFacts]:
     return load_procedures(Path(config.indicators.procedures))
 
 
-async def _read(config: GatewayConfig) -> list[DossierHistory]:
+async def _read(config: GatewayConfig) -> tuple[list[DossierHistory], Snapshot | None]:
     store = await open_store(config.store, now=time.time(), operator=True)
     try:
-        return await histories(store)
+        return await histories(store), await current_snapshot(store)
     finally:
         await store.close()

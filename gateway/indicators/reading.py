@@ -9,7 +9,9 @@ never held as rows at once; only one compact history per dossier is kept.
 The catalogue facts the rules need (legal duration, whether a procedure issues a document or
 bears fees) come from a CSV file, ``indicators.procedures`` in the configuration, until the
 catalogue sync provides them: ``procedure_code,legal_days,unit,issues_document,has_fees``
-(``unit`` is ``working_days`` or ``days``; the last two are ``yes``/``no``/empty).
+(``unit`` is ``working_days`` or ``days``; the last two are ``yes``/``no``/empty). Once a
+catalogue is synced (``dvc-gateway catalogue sync``) its facts come first and the file fills
+what it leaves unknown (:func:`merged_facts`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from gateway.canonical import record_from_json
+from gateway.catalogue.snapshot import Snapshot
 from gateway.errors import ConfigError, Problem, TranslationError
 from gateway.indicators.f766 import DossierHistory, ProcedureFacts
 from gateway.model import PORTAL_TZ, Dossier, ProgressStep
@@ -143,3 +146,41 @@ def _yes_no(text: str) -> bool | None:
     if value in ("no", "không", "0", "false"):
         return False
     raise ValueError(f"{text!r}: expected yes, no or empty")
+
+
+def catalogue_facts(catalogue: Snapshot | None) -> dict[str, ProcedureFacts]:
+    """The facts the synced national catalogue gives (``LayThuTuc``, issue 16): legal duration
+    and its unit, fees, a result document; unknown stays None."""
+    if catalogue is None:
+        return {}
+    return {
+        code: ProcedureFacts(
+            legal_days=entry.legal_days,
+            working_days=entry.working_days,
+            issues_document=entry.issues_document,
+            has_fees=entry.has_fees,
+        )
+        for code, entry in catalogue.procedures.items()
+    }
+
+
+def merged_facts(
+    from_file: dict[str, ProcedureFacts], from_catalogue: dict[str, ProcedureFacts]
+) -> dict[str, ProcedureFacts]:
+    """The catalogue's facts first (the portal's own word); the ``indicators.procedures`` file
+    fills what the catalogue leaves unknown, and covers procedures it does not list."""
+    merged = dict(from_file)
+    for code, synced in from_catalogue.items():
+        local = from_file.get(code, ProcedureFacts())
+        days_known = synced.legal_days is not None
+        merged[code] = ProcedureFacts(
+            legal_days=synced.legal_days if days_known else local.legal_days,
+            working_days=synced.working_days if days_known else local.working_days,
+            issues_document=_first(synced.issues_document, local.issues_document),
+            has_fees=_first(synced.has_fees, local.has_fees),
+        )
+    return merged
+
+
+def _first(*values: bool | None) -> bool | None:
+    return next((v for v in values if v is not None), None)

@@ -11,6 +11,8 @@ from gateway.catalogue.names import name_score, normalise, strip_marks, suggest
 from gateway.catalogue.snapshot import ProcedureEntry, Snapshot, changes, procedure_entry
 from gateway.encoders.mapping import MappingTables, Table
 from gateway.errors import TranslationError
+from gateway.indicators.f766 import ProcedureFacts
+from gateway.indicators.reading import catalogue_facts, merged_facts
 from gateway.model import Record
 from gateway.simulator.catalogue import load_catalogue
 from gateway.simulator.catalogue_services import procedure_detail
@@ -158,3 +160,22 @@ def test_suggestion_quality_on_the_packaged_catalogue() -> None:
         assert total == 57
         assert first / total >= 0.9, (label, first)
         assert top3 == total, (label, top3)
+
+
+def test_the_catalogues_facts_come_first_and_the_file_fills_the_gaps() -> None:
+    synced = Snapshot(
+        procedures={
+            "A": ProcedureEntry("A", legal_days=15.0, working_days=False, has_fees=None),
+            "B": ProcedureEntry("B"),
+        }
+    )
+    from_file = {
+        "A": ProcedureFacts(legal_days=3.0, working_days=True, has_fees=True),
+        "B": ProcedureFacts(legal_days=5.0, issues_document=False),
+        "C": ProcedureFacts(legal_days=1.0),
+    }
+    facts = merged_facts(from_file, catalogue_facts(synced))
+    assert facts["A"] == ProcedureFacts(legal_days=15.0, working_days=False, has_fees=True)
+    assert facts["B"] == ProcedureFacts(legal_days=5.0, issues_document=False)
+    assert facts["C"] == from_file["C"]  # not in the catalogue: the file alone
+    assert catalogue_facts(None) == {}
