@@ -32,16 +32,18 @@ from gateway.audit.archive import archive_periodically
 from gateway.audit.chain import AuditPolicy, policy_from_config, seal_periodically
 from gateway.audit.config_digest import config_digest
 from gateway.catalogue.checks import with_catalogue
-from gateway.catalogue.sync import current_snapshot
+from gateway.catalogue.daily import sync_daily, waiting_on
+from gateway.catalogue.sync import SyncReport, calling_agency, current_snapshot, sync_catalogue
 from gateway.config.loading import load_config
 from gateway.config.schema import GatewayConfig
+from gateway.delivery.ratelimit import RateLimit
 from gateway.delivery.worker import DeliveryWorker
 from gateway.encoders.mapping import MappingTables
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, GatewayError
 from gateway.indicators.f766 import compute, parse_period
 from gateway.indicators.reading import histories
 from gateway.model import PORTAL_TZ, Record
-from gateway.routes.router import build_router
+from gateway.routes.router import RouterRoute, build_router
 from gateway.sources.backpressure import Backpressure
 from gateway.sources.configured import build_pull_sources
 from gateway.sources.installed import InstalledAdapters
@@ -130,7 +132,10 @@ async def running(
     source_tasks: list[asyncio.Task[None]] = []
     sealing: asyncio.Future[Any] | None = None
     try:
-        sealing = await _start_audit(store, audit, config, stop, clock)
+        sealing = asyncio.gather(
+            await _start_audit(store, audit, config, stop, clock),
+            _daily_catalogue(config, store, worker, intake, stop),
+        )
         pulls = build_pull_sources(
             config, store, on_commit=worker.wake, clock=clock, validate=validate
         )
@@ -179,6 +184,49 @@ async def _intake_validator(
     suggestions; a store never synced changes nothing."""
     catalogue = await current_snapshot(store) if config.catalogue.check_at_intake else None
     return with_catalogue(portal_validator(tables), tables, catalogue)
+
+
+async def _daily_catalogue(
+    config: GatewayConfig,
+    store: AnyStore,
+    worker: DeliveryWorker,
+    intake: Intake,
+    stop: asyncio.Event,
+) -> None:
+    """``catalogue.daily_sync``: sync the national catalogue once a day over the running
+    route; a new version is checked at intake at once (:mod:`gateway.catalogue.daily`)."""
+    if not config.catalogue.daily_sync:
+        return
+    try:
+        agency = calling_agency(config, "")
+    except ConfigError as exc:
+        log.error("catalogue_daily_sync_off", problems=[str(p) for p in exc.problems])
+        return
+    limiter = RateLimit(config.catalogue.rate_per_s, time.monotonic)
+
+    def router() -> RouterRoute:
+        route = worker.route
+        if not isinstance(route, RouterRoute):  # pragma: no cover - the daemon builds one
+            raise GatewayError("the delivery route cannot ask the portal's sharing services")
+        return route
+
+    async def run() -> SyncReport:
+        return await sync_catalogue(
+            router(), store, agency=agency, clock=time.time, limiter=limiter,
+            max_details=config.catalogue.max_details,
+        )  # fmt: skip
+
+    async def on_stored() -> None:
+        intake.use(validate=await _intake_validator(config, store, router().tables))
+
+    first = config.catalogue.daily_first_after_s
+    daily = asyncio.ensure_future(
+        sync_daily(run, on_stored, wait=waiting_on(stop), first_after_s=first)
+    )
+    await stop.wait()
+    daily.cancel()  # a sync cut short keeps the details it fetched: the next one resumes
+    with contextlib.suppress(asyncio.CancelledError):
+        await daily
 
 
 async def _close_store(store: AnyStore, owner: str, clock: Callable[[], float]) -> None:

@@ -25,6 +25,9 @@ from gateway.catalogue.snapshot import (
     procedure_entry,
     procedure_list,
 )
+from gateway.config.mappings import load_tables
+from gateway.config.schema import GatewayConfig
+from gateway.errors import ConfigError, Problem
 
 LIST_PROCEDURES = "LayDanhSachTTHC"
 DESCRIBE_PROCEDURE = "LayThuTuc"
@@ -161,3 +164,15 @@ async def current_snapshot(store: CatalogueStore) -> Snapshot | None:
     """The latest stored catalogue, or None before the first sync."""
     latest = await store.latest_catalogue()
     return Snapshot.from_json(latest[2]) if latest is not None else None
+
+
+def calling_agency(config: GatewayConfig, given: str) -> str:
+    """The ``madonvi`` sharing calls are made as: given, configured, or the first mapped one."""
+    if given or config.catalogue.agency:
+        return given or config.catalogue.agency
+    tables = load_tables(config.routes.mappings)
+    if tables.agencies is not None and tables.agencies.rows:
+        return next(iter(tables.agencies.rows.values()))
+    raise ConfigError(
+        [Problem("catalogue.agency", "set the madonvi the catalogue calls are made as")]
+    )

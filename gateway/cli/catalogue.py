@@ -24,7 +24,7 @@ from gateway.catalogue.checks import with_catalogue
 from gateway.catalogue.drafts import draft, merge_table, read_draft, release_fixed, write_draft
 from gateway.catalogue.reconcile import DriftReport, reconcile, resync
 from gateway.catalogue.snapshot import KINDS, Snapshot
-from gateway.catalogue.sync import SyncReport, current_snapshot, sync_catalogue
+from gateway.catalogue.sync import SyncReport, calling_agency, current_snapshot, sync_catalogue
 from gateway.cli.operator import add_by, operator_policy, who
 from gateway.cli.options import add_config
 from gateway.config.loading import load_config
@@ -116,18 +116,6 @@ def _run(
             await store.close()
 
     return asyncio.run(run())
-
-
-def calling_agency(config: GatewayConfig, given: str) -> str:
-    """The ``madonvi`` sharing calls are made as: given, configured, or the first mapped one."""
-    if given or config.catalogue.agency:
-        return given or config.catalogue.agency
-    tables = load_tables(config.routes.mappings)
-    if tables.agencies is not None and tables.agencies.rows:
-        return next(iter(tables.agencies.rows.values()))
-    raise ConfigError(
-        [Problem("catalogue.agency", "set the madonvi the catalogue calls are made as")]
-    )
 
 
 def _limiter(config: GatewayConfig) -> RateLimit:

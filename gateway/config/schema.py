@@ -335,7 +335,10 @@ class CatalogueConfig:
     max_details: int = 0
     """``LayThuTuc`` calls per sync run at most (0: all); an unfinished run is resumed."""
     daily_sync: bool = False
-    """Also sync once a day in the daemon (the first run an hour after the start)."""
+    """Also sync once a day in the daemon."""
+    daily_first_after_s: float = 3600.0
+    """The daemon's first daily sync comes this long after its start (not at once: a daemon
+    restarted in a loop must not hammer the portal)."""
     check_at_intake: bool = True
     """Quarantine records whose codes the latest synced catalogue lacks (never before a sync)."""
 

@@ -107,14 +107,15 @@ class Intake:
 
     def use(
         self,
-        sources: Mapping[str, IntakeSource],
+        sources: Mapping[str, IntakeSource] | None = None,
         *,
         validate: Callable[[Record], None] | None = None,
         prepare: Callable[[object], object] | None = None,
     ) -> None:
         """Switch to new sources and mappings (SIGHUP); requests in flight finish with the
         ones they started with."""
-        self._sources = dict(sources)
+        if sources is not None:  # None: keep them (a new catalogue changes only the check)
+            self._sources = dict(sources)
         if validate is not None:
             self._validate = validate
         if prepare is not None:

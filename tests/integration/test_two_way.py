@@ -14,7 +14,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from gateway.catalogue.reconcile import reconcile, resync
 from gateway.catalogue.sync import current_snapshot, sync_catalogue
 from gateway.config.mappings import load_tables
 from gateway.config.schema import (
+    CatalogueConfig,
     DeliveryConfig,
     GatewayConfig,
     IntakeConfig,
@@ -43,7 +44,7 @@ from gateway.errors import ConfigError
 from gateway.model import DossierStatus, Record
 from gateway.routes.router import build_router
 from gateway.simulator.portal import STATE_KEY, PortalState, SimulatorSettings, create_app
-from gateway.sources.intake import portal_validator
+from gateway.sources.intake import Intake, portal_validator
 from gateway.store.contract import STATUS_RANK
 from gateway.store.sqlite.store import SqliteStore
 from tests.factories import dossier, step
@@ -299,3 +300,27 @@ async def test_resync_queues_a_range_again_once(tmp_path: Path, portal: Portal) 
     for code in codes:
         assert portal.state.dossiers[code]["versions"] == 2  # the snapshot again, as an update
         assert len(portal.state.progress[code]) == 1
+
+
+async def test_the_daemons_daily_sync_reaches_intake_without_a_reload(
+    tmp_path: Path, portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    switched = asyncio.Event()
+    original = Intake.use
+
+    def use(self: Intake, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        switched.set()  # the daemon handed intake a check against the new version
+
+    monkeypatch.setattr(Intake, "use", use)
+    base = gateway_config(tmp_path, portal)
+    config = replace(
+        base,
+        catalogue=CatalogueConfig(agency=THANH_HOA, rate_per_s=0, daily_sync=True,
+                                  daily_first_after_s=0),
+    )  # fmt: skip
+    async with running(config) as gw:
+        await asyncio.wait_for(switched.wait(), 60)
+        assert await gw.store.query("SELECT version FROM catalogue_versions") == [(1,)]
+        answer = await push(gw, [record_to_json(dossier("X-1", agency_code="000.00.00.H99"))])
+    assert answer["quarantined"] == 1  # checked against the version the daemon just synced
