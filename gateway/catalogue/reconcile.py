@@ -36,6 +36,10 @@ from gateway.store.contract import STATUS_RANK
 
 LOOKUP_SERVICE = "TraCuuHoSo"
 REQUEUED_EVENT = "reconcile_requeued"
+PAGE = 500
+WAITING = ("queued", "leased", "dead", "quarantined")
+"""A newer snapshot in one of these states is still to be sent (or to be fixed): reconciling
+leaves its dossier to it. A superseded one is not."""
 RESYNC_EVENT = "resync_requeued"
 
 
@@ -51,6 +55,8 @@ class ReconcileStore(Protocol):
     async def requeue_delivered(
         self, record_ids: Sequence[int], *, lost: Sequence[str], event: str, by: str, now: float
     ) -> list[int]: ...
+
+    async def dossier_records(self, codes: Sequence[str]) -> list[tuple[Any, ...]]: ...
 
 
 class Limiter(Protocol):
@@ -132,18 +138,17 @@ async def acknowledged(
             latest[str(code)] = (int(rid), record, float(at))
     if not latest:
         return []
-    later = await store.query(
-        "SELECT id, dossier_code, kind, state, payload FROM records "
-        "WHERE state IN ('delivered', 'queued', 'leased', 'dead', 'quarantined') "
-        "AND kind IN ('dossier', 'progress') ORDER BY id"
-    )
+    later: list[tuple[Any, ...]] = []
+    codes = sorted(latest)
+    for start in range(0, len(codes), PAGE):  # only these dossiers' records, a page at a time
+        later += await store.dossier_records(codes[start : start + PAGE])
     steps: dict[str, list[tuple[int, ProgressStep]]] = {}
     pending: set[str] = set()
     for rid, code_value, kind, state, payload in later:
         code = str(code_value)
         if code not in latest:
             continue
-        if kind == "dossier" and int(rid) > latest[code][0] and state != "delivered":
+        if kind == "dossier" and int(rid) > latest[code][0] and state in WAITING:
             pending.add(code)
         elif kind == "progress" and state == "delivered":
             step = record_from_json(json.loads(payload))

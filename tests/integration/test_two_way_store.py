@@ -99,3 +99,21 @@ async def test_catalogue_versions_are_numbered_and_audited(store: AnyStore) -> N
     assert await store.pending_catalogue() == {}
     events = await store.query("SELECT detail FROM audit WHERE event = 'catalogue_synced'")
     assert [json.loads(d)["version"] for (d,) in events] == [1, 2]
+
+
+async def test_dossier_records_are_those_of_the_codes_asked_in_id_order(store: AnyStore) -> None:
+    other = "000.00.00.H56-261102-00002"
+    items = [
+        Incoming("t", dossier(CODE), "a"),
+        Incoming("t", dossier(other), "b"),
+        Incoming("t", step(CODE), "c"),
+    ]
+    await store.accept(items, now=1.0, validate=validate_for_portal)
+    rows = await store.dossier_records([CODE])
+    assert [(code, kind, state) for _, code, kind, state, _ in rows] == [
+        (CODE, "dossier", "queued"),
+        (CODE, "progress", "queued"),
+    ]
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows)
+    assert json.loads(rows[0][4])["dossier_code"] == CODE
+    assert await store.dossier_records([]) == []

@@ -314,6 +314,12 @@ class PostgresStore:
         async with self._conn() as conn:
             return await two_way.pending_catalogue(conn)
 
+    async def dossier_records(self, codes: Sequence[str]) -> list[tuple[Any, ...]]:
+        """``(id, dossier_code, kind, state, payload)`` of these dossiers' snapshots and steps,
+        by id (reconciliation)."""
+        async with self._conn() as conn:
+            return await two_way.dossier_records(conn, codes)
+
     async def keep_catalogue_detail(self, code: str, detail: str, now: float) -> None:
         """Remember one fetched procedure detail until the sync that fetched it finishes."""
         async with self._conn() as conn:

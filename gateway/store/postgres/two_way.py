@@ -25,6 +25,15 @@ async def pending_catalogue(conn: Any) -> dict[str, str]:
     return {str(code): str(detail) for code, detail in rows}
 
 
+async def dossier_records(conn: Any, codes: Sequence[str]) -> list[tuple[Any, ...]]:
+    rows = await conn.fetch(
+        "SELECT id, dossier_code, kind, state, payload FROM records "
+        "WHERE dossier_code = ANY($1::text[]) AND kind IN ('dossier', 'progress') ORDER BY id",
+        list(codes),
+    )
+    return [tuple(row) for row in rows]
+
+
 async def keep_catalogue_detail(conn: Any, code: str, detail: str, now: float) -> None:
     await conn.execute(
         "INSERT INTO catalogue_pending (code, detail, fetched_at) VALUES ($1, $2, $3) "

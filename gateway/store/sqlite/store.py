@@ -356,6 +356,11 @@ class SqliteStore:
         """Procedure details an unfinished sync fetched, by procedure code."""
         return await self._run(lambda: two_way.pending_catalogue(self.conn))
 
+    async def dossier_records(self, codes: Sequence[str]) -> list[tuple[Any, ...]]:
+        """``(id, dossier_code, kind, state, payload)`` of these dossiers' snapshots and steps,
+        by id (reconciliation)."""
+        return await self._run(lambda: two_way.dossier_records(self.conn, codes))
+
     async def keep_catalogue_detail(self, code: str, detail: str, now: float) -> None:
         """Remember one fetched procedure detail until the sync that fetched it finishes."""
         await self._write(lambda tx: two_way.keep_catalogue_detail(tx, code, detail, now))

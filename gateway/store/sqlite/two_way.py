@@ -25,6 +25,16 @@ def pending_catalogue(conn: sqlite3.Connection) -> dict[str, str]:
     return {str(code): str(detail) for code, detail in rows}
 
 
+def dossier_records(conn: sqlite3.Connection, codes: Sequence[str]) -> list[tuple[Any, ...]]:
+    """``(id, dossier_code, kind, state, payload)`` of these dossiers' snapshots and steps."""
+    marks = ", ".join("?" * len(codes))
+    return conn.execute(
+        "SELECT id, dossier_code, kind, state, payload FROM records "  # noqa: S608 - marks only
+        f"WHERE dossier_code IN ({marks}) AND kind IN ('dossier', 'progress') ORDER BY id",
+        list(codes),
+    ).fetchall()
+
+
 def keep_catalogue_detail(tx: SqliteTx, code: str, detail: str, now: float) -> None:
     tx.conn.execute(
         "INSERT OR REPLACE INTO catalogue_pending (code, detail, fetched_at) VALUES (?, ?, ?)",
