@@ -36,7 +36,7 @@ from gateway.config.schema import GatewayConfig
 from gateway.delivery.worker import DeliveryWorker
 from gateway.errors import ConfigError
 from gateway.indicators.f766 import compute, parse_period
-from gateway.indicators.reading import histories
+from gateway.indicators.reading import histories, procedure_facts
 from gateway.model import PORTAL_TZ
 from gateway.routes.router import build_router
 from gateway.sources.backpressure import Backpressure
@@ -262,7 +262,8 @@ def _operators(
         metrics=metrics,
         open_audit=lambda: open_audit_repository(current[0].store),
         schema_current=lambda: schema_current(store),
-        indicators=lambda: month_indicators(store, clock),
+        indicators=lambda: month_indicators(store, clock, current[0]),
+        histories=lambda: histories(store),
         clock=clock,
     )
 
@@ -291,12 +292,15 @@ async def schema_current(store: AnyStore) -> bool:
 
 
 async def month_indicators(
-    store: AnyStore, clock: Callable[[], float]
+    store: AnyStore, clock: Callable[[], float], config: GatewayConfig
 ) -> list[tuple[str, float | None, float | None]]:
     """The Decision 766 figures of the current month, for the metrics."""
     now = datetime.fromtimestamp(clock(), PORTAL_TZ)
     period = parse_period(now.strftime("%Y-%m"))
-    table = compute(await histories(store), period, as_of=now)
+    facts = procedure_facts(config)
+    points = dict(config.indicators.points)
+    found = await histories(store)
+    table = compute(found, period, as_of=now, procedures=facts, points=points)
     return [(i.code, i.ratio if i.value is None else i.value, i.points) for i in table]
 
 

@@ -13,13 +13,12 @@ import asyncio
 import json
 import time
 from datetime import datetime
-from pathlib import Path
 
 from gateway.cli.options import add_config
 from gateway.config.loading import load_config
 from gateway.config.schema import GatewayConfig
-from gateway.indicators.f766 import LABELS, DossierHistory, ProcedureFacts, parse_period
-from gateway.indicators.reading import histories, load_procedures
+from gateway.indicators.f766 import LABELS, DossierHistory, parse_period
+from gateway.indicators.reading import histories, procedure_facts
 from gateway.indicators.report import (
     Section,
     as_json,
@@ -69,7 +68,7 @@ def _cmd_indicators(args: argparse.Namespace) -> int:
         parsed = datetime.fromisoformat(args.as_of)
         as_of = parsed if parsed.tzinfo else parsed.replace(tzinfo=PORTAL_TZ)
     config = load_config(args.config)
-    facts = _facts(config)
+    facts = procedure_facts(config)
     found_histories = asyncio.run(_read(config))
     found = sections(
         found_histories,
@@ -126,12 +125,6 @@ def _explain(args: argparse.Namespace, found: list[Section]) -> int:
         print(f"{cost.points:>8.4f}  {cost.dossier_code:<30} {cost.procedure_code:<12} {cost.why}")
     print(f"{len(rows)} dossier(s)")
     return 0
-
-
-def _facts(config: GatewayConfig) -> dict[str, ProcedureFacts]:
-    if not config.indicators.procedures:
-        return {}
-    return load_procedures(Path(config.indicators.procedures))
 
 
 async def _read(config: GatewayConfig) -> list[DossierHistory]:
