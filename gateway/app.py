@@ -32,7 +32,7 @@ from gateway.delivery.worker import DeliveryWorker
 from gateway.errors import ConfigError
 from gateway.routes.router import build_router
 from gateway.sources.backpressure import Backpressure
-from gateway.sources.configured import build_pull_sources
+from gateway.sources.configured import build_pull_sources, record_rules
 from gateway.sources.intake import Intake, IntakeSource, portal_validator
 from gateway.sources.pulling import PullLoop
 from gateway.store.engines import AnyStore, open_audit_repository, open_store
@@ -98,6 +98,8 @@ async def running(
         validate=validate,
         prepare=route.tables.map_raw_status,
         busy=busy.reason,
+        rules=record_rules(config.input),
+        max_depth=config.input.max_json_depth,
     )
     runner = web.AppRunner(intake.app(), access_log=None, handle_signals=False)
     stop = asyncio.Event()
@@ -227,7 +229,7 @@ async def reload(gateway: Gateway, path: Path) -> bool:
         return False
     fixed = [
         name
-        for name in ("store", "logging")
+        for name in ("store", "logging", "input")
         if getattr(config, name) != getattr(gateway.config, name)
     ]
     if (config.intake.host, config.intake.port) != (

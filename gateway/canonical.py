@@ -14,15 +14,20 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 import types
 import typing
+import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 from gateway.errors import Problem, TranslationError
 from gateway.model import PORTAL_TZ, Dossier, ProgressStep, Record, RecordKind, Result
+
+_ASCII_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 
 MAX_TEXT_CHARS = 10_000
 """No canonical text field may exceed this; DVCQG limits are enforced by the encoder."""
@@ -43,7 +48,7 @@ def record_from_json(value: object, path: str = "$") -> Record:
     kind = value.get("kind")
     cls = _KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise TranslationError.at(f"{path}.kind", f"must be one of {sorted(_KINDS)}, got {kind!r}")
+        raise TranslationError.at(f"{path}.kind", f"must be one of {sorted(_KINDS)}")
     body = {k: v for k, v in value.items() if k != "kind"}
     record = _build(cls, body, path, problems)
     if problems:
@@ -142,9 +147,9 @@ def _convert(tp: Any, value: Any, path: str, problems: list[Problem]) -> tuple[b
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return True, value
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and _ASCII_INTEGER.fullmatch(value.strip()):
             return True, int(value)
-        problems.append(Problem(path, f"expected an integer, got {value!r:.40}"))
+        problems.append(Problem(path, f"expected an integer, got {_json_type(value)}"))
         return False, None
     if tp is str:
         if not isinstance(value, str):
@@ -160,14 +165,19 @@ def _convert(tp: Any, value: Any, path: str, problems: list[Problem]) -> tuple[b
 def _convert_enum(
     tp: type[enum.Enum], value: Any, path: str, problems: list[Problem]
 ) -> tuple[bool, Any]:
-    raw = value
-    if isinstance(value, str) and value.strip().isdigit():
-        raw = int(value)
+    """An enumeration is its DVCQG number: a JSON integer or a string of ASCII digits. Not a
+    boolean (``true`` would become 1), a float or a non-ASCII digit (``"²"``, ``"٣"``)."""
+    allowed = ", ".join(str(m.value) for m in tp)
+    if isinstance(value, str) and _ASCII_INTEGER.fullmatch(value.strip()):
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        rule = f"rule enum-number: expected an integer or ASCII digits, got {_json_type(value)}"
+        problems.append(Problem(path, rule))
+        return False, None
     try:
-        return True, tp(raw)
+        return True, tp(value)
     except ValueError:
-        allowed = ", ".join(str(m.value) for m in tp)
-        problems.append(Problem(path, f"{value!r:.40} is not one of {allowed}"))
+        problems.append(Problem(path, f"rule enum-value: not one of {allowed}"))
         return False, None
 
 
@@ -177,8 +187,8 @@ def _convert_datetime(value: Any, path: str, problems: list[Problem]) -> tuple[b
         return False, None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
-        problems.append(Problem(path, f"{value!r:.40} is not an ISO-8601 timestamp"))
+    except (ValueError, OverflowError):
+        problems.append(Problem(path, "rule iso-8601: not an ISO-8601 timestamp"))
         return False, None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=PORTAL_TZ)
@@ -188,11 +198,11 @@ def _convert_datetime(value: Any, path: str, problems: list[Problem]) -> tuple[b
 def _convert_bool(value: Any, path: str, problems: list[Problem]) -> tuple[bool, Any]:
     if isinstance(value, bool):
         return True, value
-    if value in (0, 1, "0", "1"):
+    if (type(value) is int and value in (0, 1)) or value in ("0", "1"):
         return True, bool(int(value))
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return True, value.lower() == "true"
-    problems.append(Problem(path, f"expected true/false, got {value!r:.40}"))
+    problems.append(Problem(path, f"expected true/false, got {_json_type(value)}"))
     return False, None
 
 
@@ -206,3 +216,97 @@ def _json_type(value: object) -> str:
         float: "a number",
         type(None): "null",
     }.get(type(value), type(value).__name__)
+
+
+# --- Rules every record must meet, whichever adapter made it -------------------------------
+
+DEFAULT_DOSSIER_CODE_PATTERN = r"[0-9A-Z]+(\.[0-9A-Z]+)*-[0-9]{6}([0-9]{2})?-[0-9]{5,7}"
+"""``MaHoSo`` as DVCQG documents it (spec §4.1): the agency's ``MaDinhDanh``, the date
+(``yyMMdd``, or ``yyyyMMdd`` on ministry portals) and a serial number:
+``000.00.00.H56-261127-00001``, ``G09.20-20260609-0092637``. The setting
+``input.dossier_code_pattern`` replaces it (the whole code must match)."""
+
+MULTILINE_FIELDS = frozenset(
+    {"summary", "other_info", "note", "return_info", "action", "content", "reception_info"}
+)
+"""Free-text fields that may hold line breaks and tabs; every other text field is one line."""
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_LINE_BREAKS = frozenset("\t\n\r")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRules:
+    """What a canonical record's values must look like before the gateway stores it.
+
+    Each broken rule is a :class:`Problem` at the field's path naming the rule
+    (``rule dossier-code-pattern``, ``rule control-character``, ``rule bidi-control``,
+    ``rule date-range``), never quoting the value: values are personal data."""
+
+    dossier_code_pattern: str = DEFAULT_DOSSIER_CODE_PATTERN
+    earliest_year: int = 1990
+    latest_year: int = 2100
+    _compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_compiled", re.compile(self.dossier_code_pattern))
+
+    def problems(self, record: Record, path: str = "$") -> list[Problem]:
+        """Every broken rule of ``record``, each at its field path."""
+        found: list[Problem] = []
+        for name in ("dossier_code", "origin_dossier_code"):
+            code = getattr(record, name, "")
+            if (code or name == "dossier_code") and not self._compiled.fullmatch(code):
+                found.append(Problem(f"{path}.{name}", "rule dossier-code-pattern: not a DVCQG "
+                                     "dossier code (input.dossier_code_pattern)"))  # fmt: skip
+        self._walk(record, path, found)
+        return found
+
+    def check(self, record: Record, path: str = "$") -> Record:
+        """``record`` itself, or a :class:`TranslationError` listing every broken rule."""
+        found = self.problems(record, path)
+        if found:
+            raise TranslationError(found)
+        return record
+
+    def _walk(self, value: object, path: str, found: list[Problem]) -> None:
+        for f in dataclasses.fields(value):  # type: ignore[arg-type]
+            item = getattr(value, f.name)
+            fpath = f"{path}.{f.name}"
+            if isinstance(item, str):
+                reason = text_problem(item, multiline=f.name in MULTILINE_FIELDS)
+                if reason:
+                    found.append(Problem(fpath, reason))
+            elif isinstance(item, datetime):
+                if not self.earliest_year <= item.year <= self.latest_year:
+                    found.append(Problem(fpath, f"rule date-range: outside the years "
+                                         f"{self.earliest_year}-{self.latest_year}"))  # fmt: skip
+            elif isinstance(item, tuple):
+                for i, element in enumerate(item):
+                    epath = f"{fpath}[{i}]"
+                    if dataclasses.is_dataclass(element):
+                        self._walk(element, epath, found)
+                    elif isinstance(element, str) and (reason := text_problem(element)):
+                        found.append(Problem(epath, reason))
+            elif dataclasses.is_dataclass(item):
+                self._walk(item, fpath, found)
+
+
+def text_problem(text: str, *, multiline: bool = False) -> str:
+    """Why ``text`` cannot be sent to the portal, or ``""``: control characters (NUL, escape;
+    CR, LF and tab too outside free-text fields), bidirectional overrides (which make a code
+    read differently from what it is: U+202A-U+202E, U+2066-U+2069) and lone surrogates
+    (which no encoder can write). The reason names the character's code point and position,
+    never the text."""
+    for position, char in enumerate(text, start=1):
+        if char in _BIDI_CONTROLS:
+            return f"rule bidi-control: U+{ord(char):04X} at character {position}"
+        category = unicodedata.category(char)
+        if category == "Cc" and not (multiline and char in _LINE_BREAKS):
+            return f"rule control-character: U+{ord(char):04X} at character {position}"
+        if category == "Cs":
+            return f"rule surrogate: U+{ord(char):04X} at character {position}"
+    return ""
+
+
+DEFAULT_RULES = RecordRules()

@@ -13,6 +13,7 @@ from gateway.config.schema import (
     AuditConfig,
     FileDropConfig,
     GatewayConfig,
+    InputConfig,
     RoutesConfig,
     SqlPollConfig,
 )
@@ -60,6 +61,7 @@ def check_values(config: GatewayConfig, problems: list[Problem]) -> None:
         problems.append(Problem("delivery.retry.max_attempts", "must be at least 1"))
     _check_routes(config.routes, problems)
     _check_audit(config.audit, problems)
+    _check_input(config.input, problems)
     intake = config.intake
     if not 0 <= intake.port <= 65535:
         problems.append(Problem("intake.port", "must be a TCP port (0-65535)"))
@@ -173,3 +175,16 @@ def _check_audit(audit: AuditConfig, problems: list[Problem]) -> None:
     for name in ("signing_key_env", "hash_key_env"):
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", getattr(audit, name)):
             problems.append(Problem(f"audit.{name}", "must be an environment variable name"))
+
+
+def _check_input(rules: InputConfig, problems: list[Problem]) -> None:
+    try:
+        re.compile(rules.dossier_code_pattern)
+    except re.error as exc:
+        problems.append(Problem("input.dossier_code_pattern", f"not a regular expression: {exc}"))
+    if not 2 <= rules.earliest_year <= rules.latest_year <= 9998:
+        reason = "need 2 <= earliest_year <= latest_year <= 9998 (a date at the year limits "
+        reason += "cannot be converted to the portal's time zone)"
+        problems.append(Problem("input", reason))
+    if not 4 <= rules.max_json_depth <= 1000:
+        problems.append(Problem("input.max_json_depth", "must be between 4 and 1000"))

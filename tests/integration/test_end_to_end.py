@@ -102,15 +102,15 @@ async def test_rejected_and_quarantined_records_are_reported(
     tmp_path: Path, portal: Portal
 ) -> None:
     good = record_to_json(dossier())
-    bad = {**record_to_json(dossier("B")), "status": 42}
-    refused = record_to_json(dossier("C", summary=""))
+    bad = {**record_to_json(dossier("000.00.00.H56-261102-00002")), "status": 42}
+    refused = record_to_json(dossier("000.00.00.H56-261102-00003", summary=""))
     async with running(gateway_config(tmp_path, portal.url)) as gw:
         answer = await push(gw, [good, bad, refused])
         await drained(gw)
         counts = await gw.store.counts()
     assert [r["status"] for r in answer["results"]] == ["accepted", "rejected", "quarantined"]
     assert answer["results"][1]["errors"] == [
-        {"path": "$.status", "reason": "42 is not one of 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"}
+        {"path": "$.status", "reason": "rule enum-value: not one of 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"}
     ]
     assert "TrichYeuHoSo" in answer["results"][2]["reason"]
     assert counts["quarantined"] == 1

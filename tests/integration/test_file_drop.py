@@ -138,7 +138,9 @@ async def test_rejected_records_send_the_file_to_error_and_a_fixed_file_complete
     source = source_for(drop_config(tmp_path), store)
     await source.poll_once()
     reason = (tmp_path / "error" / "mixed.json.reason.txt").read_text(encoding="utf-8")
-    assert reason == "record 2: $.status: 11 is not one of 1, 2, 3, 4, 5, 6, 7, 8, 9, 10\n"
+    assert (
+        reason == "record 2: $.status: rule enum-value: not one of 1, 2, 3, 4, 5, 6, 7, 8, 9, 10\n"
+    )
     assert len(await codes(store)) == 2
     (tmp_path / "mixed.json").write_text(json.dumps(records), encoding="utf-8")
     await source.poll_once()
@@ -151,11 +153,16 @@ async def test_unsettled_hidden_and_partial_files_wait(tmp_path: Path, store: Sq
     for name in ("fresh.json", ".hidden.json", "upload.json.part", "notes.txt"):
         (tmp_path / name).write_text(body, encoding="utf-8")
     mtime = (tmp_path / "fresh.json").stat().st_mtime
-    source = source_for(drop_config(tmp_path, settle_s=30.0), store, now=mtime + 1)
+    clock = [mtime + 1]
+    adapter = registry.create("canonical", {}, "test")
+    config = drop_config(tmp_path, settle_s=30.0)
+    source = FileDropSource(
+        "drop", config, adapter, store, validate=validate_for_portal, clock=lambda: clock[0]
+    )
     await source.poll_once()
     assert names(tmp_path) == [".hidden.json", "fresh.json", "notes.txt", "upload.json.part"]
-    later = source_for(drop_config(tmp_path, settle_s=30.0), store, now=mtime + 31)
-    await later.poll_once()
+    clock[0] = mtime + 31  # 30 s old and unchanged since the first listing
+    await source.poll_once()
     assert names(tmp_path / "done") == ["fresh.json"]
     assert len(await codes(store)) == 1
 
