@@ -62,7 +62,7 @@ def _utf8(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise FileFormatError(f"not UTF-8 at byte {exc.start}") from exc
+        raise FileFormatError(f"not UTF-8 (rule encoding) at byte {exc.start}") from exc
 
 
 def _json(text: str, max_depth: int) -> list[Any]:

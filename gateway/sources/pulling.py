@@ -80,7 +80,9 @@ def jsonable(value: Any) -> Any:
 def raw_digest(raw: object) -> str:
     """SHA-256 of a raw record's JSON form: what the audit log keeps instead of the record."""
     body = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
+    # A lone surrogate (a JSON "\ud800" escape) is hashed as it came, not refused here: the
+    # record rules reject it with its field path.
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def translate_batch(
