@@ -14,17 +14,23 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from adapters import registry
+from adapters.canonical import CanonicalAdapter
 from gateway.app import running
 from gateway.canonical import record_to_json
 from gateway.config.schema import FileDropConfig, IntakeConfig, SourceConfig
 from gateway.model import Record
 from gateway.sources.file_drop import FileDropSource
-from gateway.sources.intake import validate_for_portal
+from gateway.sources.intake import Intake, IntakeSource, validate_for_portal
 from gateway.sources.sql_poll import SqlPollSource
 from gateway.sources.vendor_db import open_vendor_db
+from gateway.store.contract import Incoming
 from gateway.store.sqlite.store import SqliteStore
 from tests.factories import dossier, step
 from tests.integration.test_end_to_end import (  # noqa: F401 - portal is a fixture
@@ -36,6 +42,7 @@ from tests.integration.test_end_to_end import (  # noqa: F401 - portal is a fixt
 from tests.vendor_databases import T0, row, vendor_database
 
 TOKEN = "s3cret-token"
+CODE = "000.00.00.H56-261102-00001"
 
 # (name, change to a good dossier, the path that must be named, the rule that must be named,
 #  text that must not appear in the answer)
@@ -393,3 +400,71 @@ async def test_records_checked_by_the_rules_never_break_the_encoder() -> None:
     with pytest.raises(TranslationError) as caught:
         DEFAULT_RULES.check(early)
     assert [p.path for p in caught.value.problems] == ["$.handled_at"]
+
+
+async def test_an_encoder_failure_quarantines_one_record_and_the_batch_goes_on(
+    store: SqliteStore,
+) -> None:
+    """Defence behind the rules: a value no rule caught breaks the encoder inside the store
+    transaction (an OverflowError, as year 1 did): that record is quarantined with the
+    exception's type, the others are accepted."""
+    poison = dossier("000.00.00.H56-261127-00666")
+
+    def validate(record: Record) -> None:
+        if record.dossier_code == poison.dossier_code:
+            raise OverflowError("date value out of range")
+        validate_for_portal(record)
+
+    items = [Incoming("t", r, r.dossier_code) for r in (dossier(), poison, step(CODE))]
+    receipts = await store.accept(items, now=1.0, validate=validate)
+    assert [r.status for r in receipts] == ["accepted", "quarantined", "accepted"]
+    assert receipts[1].reason == "the encoder failed on this record (OverflowError)"
+
+
+def test_fuzzed_bodies_to_a_live_intake_never_get_a_500(tmp_path: Path) -> None:
+    """Hypothesis bodies, hostile bytes and mutated good batches, against a real intake
+    server: every answer is 200, 400 or 413; a 200 gives every record a receipt, and a
+    rejected one its field paths."""
+    loop = asyncio.new_event_loop()
+    opened = loop.run_until_complete(SqliteStore.open(tmp_path / "gw.db", now=0))
+    intake = Intake(opened, {"canonical": IntakeSource("canonical", CanonicalAdapter({}))},
+                    IntakeConfig(max_body_bytes=64 * 1024))  # fmt: skip
+    server = TestServer(intake.app())
+    loop.run_until_complete(server.start_server())
+
+    async def open_session() -> aiohttp.ClientSession:
+        return aiohttp.ClientSession()
+
+    session = loop.run_until_complete(open_session())
+    url = str(server.make_url("/api/v1/intake/canonical"))
+
+    async def post(body: bytes) -> tuple[int, Any]:
+        async with session.post(url, data=body) as response:
+            return response.status, await response.read()
+
+    template = json.dumps([good(1), good(2)]).encode()
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        st.binary(max_size=300)
+        | st.tuples(st.integers(0, len(template)), st.binary(min_size=1, max_size=8)).map(
+            lambda cut: template[: cut[0]] + cut[1] + template[cut[0] :]
+        )
+    )
+    def send(body: bytes) -> None:
+        status, payload = loop.run_until_complete(post(body))
+        assert status in (200, 400, 413)
+        if status == 200:
+            answer = json.loads(payload)
+            assert len(answer["results"]) == len(json.loads(body))
+            for result in answer["results"]:
+                if result["status"] == "rejected":
+                    assert all(e["path"].startswith("$") for e in result["errors"])
+
+    try:
+        send()
+    finally:
+        loop.run_until_complete(session.close())
+        loop.run_until_complete(server.close())
+        loop.run_until_complete(opened.close())
+        loop.close()
