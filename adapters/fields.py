@@ -23,6 +23,7 @@ DEFAULT_DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%Y%m
 
 
 _LONG_NUMBER = re.compile(r"\d{9,}")
+_ASCII_INTEGER = re.compile(r"[+-]?[0-9]+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 
 
@@ -89,9 +90,9 @@ class FieldReader:
             return int(value)
         if isinstance(value, int):
             return value
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
-        if isinstance(value, Decimal) and value == value.to_integral_value():
+        if isinstance(value, str) and _ASCII_INTEGER.fullmatch(value.strip()):
+            return int(value)  # not str.isdigit(): "²" is a digit to it and int() refuses it
+        if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
             return int(value)
         self.fail(key, f"expected an integer, got {shown(value)}")
         return default

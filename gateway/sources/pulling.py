@@ -65,6 +65,8 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
+        if not value.is_finite():  # NaN, sNaN, Infinity: comparing a signalling NaN raises
+            return str(value)
         return int(value) if value == value.to_integral_value() else str(value)
     if isinstance(value, UUID):
         return str(value)

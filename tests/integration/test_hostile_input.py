@@ -10,7 +10,7 @@ import asyncio
 import json
 import os
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -346,13 +346,17 @@ async def test_a_file_that_changes_after_its_commit_goes_to_error_saying_so(
     assert "changed after its records were committed" in reason
 
 
-async def test_sql_polling_rejects_hostile_rows_with_reasons_and_goes_on(tmp_path: Path) -> None:
-    async for vendor in vendor_database("sqlite", tmp_path):
+@pytest.mark.parametrize("engine", ["sqlite", "mysql", "postgresql"])
+async def test_sql_polling_rejects_hostile_rows_with_reasons_and_goes_on(
+    tmp_path: Path, engine: str
+) -> None:
+    control = "\u0007" if engine == "postgresql" else "\u0000"  # PostgreSQL text holds no NUL
+    async for vendor in vendor_database(engine, tmp_path):
         rows = [row(i, T0 + timedelta(minutes=i)) for i in range(1, 9)]
         hostile = {
             2: (1, "../../etc/passwd"),  # dossierNo
-            4: (9, "Nguyễn\u0000Văn"),  # contactName
-            6: (11, "0001-01-01 00:00:00"),  # receiveDate
+            4: (9, f"Nguyễn{control}Văn"),  # contactName
+            6: (11, datetime(1, 1, 1)),  # receiveDate
             7: (1, "000.00.00.H56-261127-\u202e0007"),
         }
         for i, (column, value) in hostile.items():
