@@ -232,7 +232,10 @@ MULTILINE_FIELDS = frozenset(
 """Free-text fields that may hold line breaks and tabs; every other text field is one line."""
 
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_LINE_BREAKS = frozenset("\t\n\r")
+_REFUSED = "\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+# Unicode category Cc is exactly U+0000-U+001F and U+007F-U+009F; Cs is U+D800-U+DFFF.
+_BAD_IN_FREE_TEXT = re.compile(f"[\u0000-\u0008{_REFUSED}]")
+_BAD_IN_LINE = re.compile(f"[\u0000-\u0008\t\n\r{_REFUSED}]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,26 +273,33 @@ class RecordRules:
         return record
 
     def _walk(self, value: object, path: str, found: list[Problem]) -> None:
-        for f in dataclasses.fields(value):  # type: ignore[arg-type]
-            item = getattr(value, f.name)
-            fpath = f"{path}.{f.name}"
+        cls: type = type(value)
+        for name in _field_names(cls):
+            item = getattr(value, name)
             if isinstance(item, str):
-                reason = text_problem(item, multiline=f.name in MULTILINE_FIELDS)
+                if item.isascii() and item.isprintable():
+                    continue  # the common case, answered in C
+                reason = text_problem(item, multiline=name in MULTILINE_FIELDS)
                 if reason:
-                    found.append(Problem(fpath, reason))
+                    found.append(Problem(f"{path}.{name}", reason))
             elif isinstance(item, datetime):
                 if not self.earliest_year <= item.year <= self.latest_year:
-                    found.append(Problem(fpath, f"rule date-range: outside the years "
-                                         f"{self.earliest_year}-{self.latest_year}"))  # fmt: skip
+                    reason = f"rule date-range: outside the years {self.earliest_year}-"
+                    found.append(Problem(f"{path}.{name}", f"{reason}{self.latest_year}"))
             elif isinstance(item, tuple):
                 for i, element in enumerate(item):
-                    epath = f"{fpath}[{i}]"
+                    epath = f"{path}.{name}[{i}]"
                     if dataclasses.is_dataclass(element):
                         self._walk(element, epath, found)
                     elif isinstance(element, str) and (reason := text_problem(element)):
                         found.append(Problem(epath, reason))
             elif dataclasses.is_dataclass(item):
-                self._walk(item, fpath, found)
+                self._walk(item, f"{path}.{name}", found)
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def text_problem(text: str, *, multiline: bool = False) -> str:
@@ -298,15 +308,17 @@ def text_problem(text: str, *, multiline: bool = False) -> str:
     read differently from what it is: U+202A-U+202E, U+2066-U+2069) and lone surrogates
     (which no encoder can write). The reason names the character's code point and position,
     never the text."""
-    for position, char in enumerate(text, start=1):
-        if char in _BIDI_CONTROLS:
-            return f"rule bidi-control: U+{ord(char):04X} at character {position}"
-        category = unicodedata.category(char)
-        if category == "Cc" and not (multiline and char in _LINE_BREAKS):
-            return f"rule control-character: U+{ord(char):04X} at character {position}"
-        if category == "Cs":
-            return f"rule surrogate: U+{ord(char):04X} at character {position}"
-    return ""
+    found = (_BAD_IN_FREE_TEXT if multiline else _BAD_IN_LINE).search(text)
+    if found is None:
+        return ""
+    char = found.group()
+    if char in _BIDI_CONTROLS:
+        rule = "bidi-control"
+    elif unicodedata.category(char) == "Cs":
+        rule = "surrogate"
+    else:
+        rule = "control-character"
+    return f"rule {rule}: U+{ord(char):04X} at character {found.start() + 1}"
 
 
 DEFAULT_RULES = RecordRules()

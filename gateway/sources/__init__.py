@@ -14,7 +14,7 @@ Pulling sources commit their records and their cursor in one store transaction
 (:mod:`~gateway.sources.pulling`); :mod:`~gateway.sources.configured` builds them from
 configuration.
 
-May import: adapters, the model and its canonical form, encoders (to check records before accepting them), config,
-the store contract (:mod:`gateway.store.contract`). Not delivery or routes: a source's job ends
-when the store has committed the record.
+May import: adapters, the model and its canonical form, encoders (to check records before
+accepting them), config, the store contract (:mod:`gateway.store.contract`). Not delivery or
+routes: a source's job ends when the store has committed the record.
 """

@@ -11,8 +11,9 @@ The standard library's reader is lenient in ways a hostile or clumsy sender can 
 
 :func:`loads` refuses each of these with a :class:`StrictJsonError` that names the rule
 (``depth``, ``duplicate-key``, ``non-finite-number``, ``number-too-long``, ``syntax``,
-``encoding``) and where it was found, never the offending value. The depth is checked by an
-iterative scan before parsing, so no input can reach the parser's recursion.
+``encoding``) and where it was found, never the offending value. The standard C parser stops
+deep input at the interpreter's recursion limit (its ``RecursionError`` is caught here and
+never escapes); the parsed value's depth is then measured without recursion.
 
 Pure: text in, Python values out.
 """
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 DEFAULT_MAX_DEPTH = 64
@@ -30,10 +30,6 @@ most six levels deep (array, record, supplement, document list, document, ...)."
 
 MAX_NUMBER_CHARS = 40
 """A number written with more characters is refused (no DVCQG field holds one)."""
-
-
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-_BRACKET = re.compile(r"[\[\]{}]")
 
 
 class StrictJsonError(ValueError):
@@ -50,9 +46,8 @@ class StrictJsonError(ValueError):
 def loads(data: str | bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     """The JSON value in ``data`` (UTF-8 bytes, an optional BOM, or text)."""
     text = _text(data)
-    _check_depth(text, max_depth)
     try:
-        return json.loads(
+        value = json.loads(
             text,
             object_pairs_hook=_no_duplicates,
             parse_constant=_refuse_constant,
@@ -61,13 +56,17 @@ def loads(data: str | bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
         )
     except StrictJsonError:
         raise
+    except RecursionError:
+        # The C parser stops at the interpreter's recursion limit (about 1,000 levels),
+        # long before the stack is at risk; anything shallower is measured below.
+        raise StrictJsonError("depth", f"nested deeper than {max_depth} levels") from None
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise StrictJsonError("syntax", f"malformed JSON: {exc.msg}", where) from None
-    except RecursionError:  # pragma: no cover - the depth scan runs first
-        raise StrictJsonError("depth", "nested too deeply") from None
     except ValueError as exc:  # anything else the standard reader raises on odd input
         raise StrictJsonError("syntax", f"malformed JSON ({type(exc).__name__})") from None
+    _check_depth(value, max_depth)
+    return value
 
 
 def _text(data: str | bytes) -> str:
@@ -79,19 +78,15 @@ def _text(data: str | bytes) -> str:
         raise StrictJsonError("encoding", "not UTF-8", f"byte {exc.start}") from None
 
 
-def _check_depth(text: str, max_depth: int) -> None:
-    """Refuse nesting deeper than ``max_depth`` without recursion: string contents are
-    dropped first (a ``[`` inside a string is not nesting), then the brackets are counted."""
-    if text.count("[") + text.count("{") <= max_depth:
-        return
-    depth = 0
-    for match in _BRACKET.finditer(_STRING.sub("", text)):
-        if match.group() in "[{":
-            depth += 1
-            if depth > max_depth:
-                raise StrictJsonError("depth", f"nested deeper than {max_depth} levels")
-        else:
-            depth -= 1
+def _check_depth(value: Any, max_depth: int) -> None:
+    """Refuse nesting deeper than ``max_depth``, walking the parsed value without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth > max_depth:
+            raise StrictJsonError("depth", f"nested deeper than {max_depth} levels")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

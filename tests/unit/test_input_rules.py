@@ -4,6 +4,7 @@ rule at a time (the corpus in tests/integration/test_hostile_input.py runs them 
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -139,3 +140,17 @@ def test_the_input_section_is_checked_and_the_example_documents_the_default() ->
         parse_config(document, environ={})
     paths = {p.path for p in caught.value.problems}
     assert paths == {"input.dossier_code_pattern", "input", "input.max_json_depth"}
+
+
+def test_the_refused_characters_are_exactly_controls_bidi_and_surrogates() -> None:
+    """Every character of the Basic Multilingual Plane, against Unicode's own categories."""
+    for code in range(0x10000):
+        char = chr(code)
+        category = unicodedata.category(char)
+        for multiline in (False, True):
+            expected = (
+                char in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+                or category == "Cs"
+                or (category == "Cc" and not (multiline and char in "\t\n\r"))
+            )
+            assert bool(text_problem(f"a{char}b", multiline=multiline)) == expected, hex(code)
