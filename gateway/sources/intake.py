@@ -157,6 +157,10 @@ class Intake:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _error(413, f"body larger than {self._config.max_body_bytes} bytes")
+        except web.RequestPayloadError:
+            # A body that cannot be decoded as its Content-Encoding says (gzip that is not
+            # gzip) or a broken chunked encoding: the sender's fault, never a 500.
+            return _error(400, "the body could not be read as sent", rule="body")
         try:
             records = strict_json.loads(body, max_depth=self._max_depth)
         except StrictJsonError as exc:

@@ -108,21 +108,45 @@ def good(n: int) -> dict[str, Any]:
 async def raw_post(port: int, body: bytes, authorization: bytes) -> tuple[int, dict[str, Any]]:
     """POST with exactly these bytes (an HTTP client would refuse to send a non-UTF-8
     header); return the status and the JSON answer."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     head = (
         b"POST /api/v1/intake/canonical HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         b"Content-Type: application/json\r\nConnection: close\r\n"
         b"Authorization: " + authorization + b"\r\n"
         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
     )
-    writer.write(head + body)
+    status, payload = await raw_request(port, head + body)
+    return status, json.loads(payload) if payload else {}
+
+
+async def raw_request(port: int, request: bytes) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
     await writer.drain()
     answer = await reader.read()
     writer.close()
     await writer.wait_closed()
     status_line, _, rest = answer.partition(b"\r\n")
-    payload = rest.partition(b"\r\n\r\n")[2]
-    return int(status_line.split()[1]), json.loads(payload) if payload else {}
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+HOSTILE_REQUESTS: list[tuple[str, bytes, int]] = [
+    ("non-UTF-8 path", b"POST /api/v1/intake/\xff\xfe HTTP/1.1\r\nHost: x\r\n"
+     b"Content-Length: 2\r\nConnection: close\r\n\r\n[]", 400),
+    ("non-UTF-8 header name", b"POST /api/v1/intake/canonical HTTP/1.1\r\nHost: x\r\n"
+     b"X-\xff: \xff\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]", 400),
+    ("NUL in a header", b"POST /api/v1/intake/canonical HTTP/1.1\r\nHost: x\r\n"
+     b"Authorization: Bearer x\x00\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]",
+     400),
+    ("gzip that is not gzip", b"POST /api/v1/intake/canonical HTTP/1.1\r\nHost: x\r\n"
+     b"Authorization: Bearer " + TOKEN.encode() + b"\r\nContent-Encoding: gzip\r\n"
+     b"Content-Length: 2\r\nConnection: close\r\n\r\n[]", 400),
+    ("broken chunks", b"POST /api/v1/intake/canonical HTTP/1.1\r\nHost: x\r\n"
+     b"Authorization: Bearer " + TOKEN.encode() + b"\r\nTransfer-Encoding: chunked\r\n"
+     b"Connection: close\r\n\r\nzz\r\n[]\r\n0\r\n\r\n", 400),
+    ("latin-1 content type", b"POST /api/v1/intake/canonical HTTP/1.1\r\nHost: x\r\n"
+     b"Authorization: Bearer " + TOKEN.encode() + b"\r\nContent-Type: text/\xe9\r\n"
+     b"Content-Length: 2\r\nConnection: close\r\n\r\n[]", 200),
+]  # fmt: skip
 
 
 async def test_the_intake_corpus_gets_400s_and_per_record_reasons_never_a_500(
@@ -147,6 +171,10 @@ async def test_the_intake_corpus_gets_400s_and_per_record_reasons_never_a_500(
             status, answer = await raw_post(gw.port, b"[]", header)
             statuses.append(status)
             assert status == 401, header
+        for name, request, expected in HOSTILE_REQUESTS:
+            status, _ = await raw_request(gw.port, request)
+            statuses.append(status)
+            assert status == expected, name
 
         batch: list[Any] = []
         for n, (_, change, _, _, _) in enumerate(BAD_RECORDS):
