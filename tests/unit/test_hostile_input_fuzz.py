@@ -2,12 +2,14 @@
 reader and the drop-file parsers raise only their own error; whatever values a record holds,
 translation ends in a record or a rejection with field paths; a record that passes the input
 rules never breaks the encoder (the year-1 date used to raise OverflowError inside the store
-transaction). Bounded examples, so the whole file runs in seconds."""
+transaction). Bounded examples, so the whole file runs in seconds (``DVCGW_FUZZ_EXAMPLES``
+raises the budget)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -25,7 +27,9 @@ from gateway.sources.strict_json import StrictJsonError
 from gateway.store.contract import Incoming, Rejected
 from tests.factories import dossier, step
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = int(os.environ.get("DVCGW_FUZZ_EXAMPLES", "150"))
+"""Examples per property; ``DVCGW_FUZZ_EXAMPLES=5000`` for a long run."""
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 HOSTILE = '[]{}":,\\0123456789.eE+-tfn \x00\r\n\u202e\u2066\ud800²٣\ufeff'
 """Characters that break JSON readers and record checks, beside ordinary ones."""
