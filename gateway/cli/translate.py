@@ -1,7 +1,8 @@
 """``dvc-gateway translate``: print exactly what would be sent for some input records.
 
 A dry run for vendors checking their mapping: each input record goes through the adapter,
-the mapping tables, the encoder and the contract check, and the wire message (method, URL,
+the input rules, the mapping tables, the encoder and the contract check (the input file is
+read by the strict JSON reader intake uses), and the wire message (method, URL,
 headers, body) of the route it would take is printed, or the reason it would be rejected
 or quarantined. Nothing is stored and nothing is sent. Placeholders stand for what only
 exists at send time: ``<session>`` (from the portal login), ``<token>`` (from the LGSP) and
@@ -33,6 +34,9 @@ from gateway.model import Dossier, ProgressStep, Record, Result, apply_result
 from gateway.routes.lgsp import access_token_header
 from gateway.routes.xroad_rest import forward_headers, forward_url
 from gateway.routes.xroad_soap import NO_SESSION, build_envelope
+from gateway.sources import strict_json
+from gateway.sources.configured import record_rules
+from gateway.sources.strict_json import StrictJsonError
 
 MAX_INPUT_BYTES = 50 * 1024 * 1024
 SESSION = "<session>"
@@ -65,9 +69,9 @@ def _cmd_translate(args: argparse.Namespace) -> int:
         print(f"error: {args.input} is larger than {MAX_INPUT_BYTES} bytes", file=sys.stderr)
         return 2
     try:
-        document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        print(f"error: {args.input} is not UTF-8 JSON: {exc}", file=sys.stderr)
+        document = strict_json.loads(raw, max_depth=config.input.max_json_depth)
+    except StrictJsonError as exc:
+        print(f"error: {args.input} is refused as intake would refuse it: {exc}", file=sys.stderr)
         return 2
     records = document if isinstance(document, list) else [document]
     ok = True
@@ -87,12 +91,13 @@ def translate(
             options = dict(source.options)
             break
     adapter = registry.create(adapter_name, options, "translate")
+    rules = record_rules(config.input)
     tables = load_tables(config.routes.mappings)
     snapshots: dict[str, Dossier] = {}
     for index, raw in enumerate(raws):
         title = f"# record {index}"
         try:
-            record = tables.apply(adapter.translate(tables.map_raw_status(raw)))
+            record = tables.apply(rules.check(adapter.translate(tables.map_raw_status(raw))))
             chosen = route or _route_name(config, record.agency_code)
             derived = isinstance(record, Dossier) and bool(record.origin_dossier_code)
             if derived and not config.routes.sync_derived_dossiers:

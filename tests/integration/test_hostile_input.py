@@ -24,6 +24,7 @@ from adapters import registry
 from adapters.canonical import CanonicalAdapter
 from gateway.app import running
 from gateway.canonical import record_to_json
+from gateway.cli import main
 from gateway.config.schema import FileDropConfig, IntakeConfig, SourceConfig
 from gateway.model import Record
 from gateway.sources.file_drop import FileDropSource
@@ -500,3 +501,22 @@ def test_fuzzed_bodies_to_a_live_intake_never_get_a_500(tmp_path: Path) -> None:
         loop.run_until_complete(server.close())
         loop.run_until_complete(opened.close())
         loop.close()
+
+
+def test_translate_refuses_what_intake_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The vendor's dry run gives the gateway's own answer: the same strict reader and rules."""
+    example = Path(__file__).parents[2] / "config" / "gateway.example.yaml"
+    args = ["translate", "--config", str(example), "--adapter", "canonical", "--input"]
+    deep = tmp_path / "deep.json"
+    deep.write_bytes(b"[" * 10_000 + b"]" * 10_000)
+    assert main([*args, str(deep)]) == 2
+    assert "rule depth" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    records = [good(1), {**good(2), "received_at": "0001-01-01T00:00:00+07:00"}]
+    bad.write_text(json.dumps(records), encoding="utf-8")
+    assert main([*args, str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "# record 1: quarantined or rejected: $.received_at: rule date-range" in out
+    assert "# record 0: dossier" in out
