@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import re
 import types
 import typing
@@ -86,7 +87,7 @@ def _build(cls: type, value: Mapping[str, Any], path: str, problems: list[Proble
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in value:
         if key not in fields:
-            problems.append(Problem(f"{path}.{key}", "unknown field"))
+            problems.append(Problem(_key_path(path, key), "unknown field"))
     kwargs: dict[str, Any] = {}
     for name, f in fields.items():
         fpath = f"{path}.{name}"
@@ -108,6 +109,14 @@ def _build(cls: type, value: Mapping[str, Any], path: str, problems: list[Proble
     ):
         return None
     return cls(**kwargs)
+
+
+def _key_path(path: str, key: object) -> str:
+    """``$.name`` for a plain key; a hostile one (line breaks, bidi controls, any length) is
+    quoted and cut short, so it cannot forge lines in a reason file or a log."""
+    if isinstance(key, str) and key.isidentifier() and key.isascii() and len(key) <= 64:
+        return f"{path}.{key}"
+    return f"{path}[{json.dumps(str(key)[:40])}]"
 
 
 def _convert(tp: Any, value: Any, path: str, problems: list[Problem]) -> tuple[bool, Any]:

@@ -7,6 +7,7 @@ bad ones are stored and delivered."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from dataclasses import replace
@@ -25,7 +26,7 @@ from adapters.canonical import CanonicalAdapter
 from gateway.app import running
 from gateway.canonical import record_to_json
 from gateway.cli import main
-from gateway.config.schema import FileDropConfig, IntakeConfig, SourceConfig
+from gateway.config.schema import FileDropConfig, IntakeConfig, SourceConfig, StoreConfig
 from gateway.model import Record
 from gateway.sources.file_drop import FileDropSource
 from gateway.sources.intake import Intake, IntakeSource, validate_for_portal
@@ -40,6 +41,7 @@ from tests.integration.test_end_to_end import (  # noqa: F401 - portal is a fixt
     gateway_config,
     portal,
 )
+from tests.pg import pg_database
 from tests.vendor_databases import T0, row, vendor_database
 
 TOKEN = "s3cret-token"
@@ -150,16 +152,22 @@ HOSTILE_REQUESTS: list[tuple[str, bytes, int]] = [
 ]  # fmt: skip
 
 
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 async def test_the_intake_corpus_gets_400s_and_per_record_reasons_never_a_500(
     tmp_path: Path,
     portal: Portal,  # noqa: F811
+    engine: str,
 ) -> None:
     sources = {"canonical": SourceConfig(adapter="canonical", token=TOKEN)}
     config = gateway_config(tmp_path, portal.url)
     config = replace(config, intake=IntakeConfig(port=0, sources=sources))
     bearer = f"Bearer {TOKEN}".encode()
     statuses: list[int] = []
-    async with running(config) as gw:
+    async with contextlib.AsyncExitStack() as stack:
+        if engine == "postgresql":  # its text columns hold no NUL, its JSON no "\u0000"
+            dsn = await stack.enter_async_context(pg_database())
+            config = replace(config, store=StoreConfig(engine="postgresql", dsn=dsn))
+        gw = await stack.enter_async_context(running(config))
         for name, body, rule in BAD_BODIES:
             status, answer = await raw_post(gw.port, body, bearer)
             statuses.append(status)
@@ -180,7 +188,7 @@ async def test_the_intake_corpus_gets_400s_and_per_record_reasons_never_a_500(
         batch: list[Any] = []
         for n, (_, change, _, _, _) in enumerate(BAD_RECORDS):
             batch += [good(2 * n + 1), {**good(2 * n + 2), **change}]
-        batch += [42, None, "x", [], {"kind": "dossier\u0000"}]
+        batch += [42, None, "x", [], {"kind": "dossier\u0000"}, {**good(9999), "x\u0000\u202e": 1}]
         body = json.dumps(batch).encode()  # a lone surrogate travels as its \\u escape
         status, answer = await raw_post(gw.port, body, bearer)
         statuses.append(status)
@@ -203,8 +211,9 @@ async def test_the_intake_corpus_gets_400s_and_per_record_reasons_never_a_500(
         if secret:
             assert secret not in json.dumps(bad, ensure_ascii=False), name
     tail = results[2 * len(BAD_RECORDS) :]
-    assert [r["status"] for r in tail] == ["rejected"] * 5
+    assert [r["status"] for r in tail] == ["rejected"] * 6
     assert all(r["errors"][0]["path"].startswith("$") for r in tail)
+    assert tail[-1]["errors"] == [{"path": '$["x\\u0000\\u202e"]', "reason": "unknown field"}]
 
 
 def write(path: Path, data: bytes, mtime: float) -> None:
