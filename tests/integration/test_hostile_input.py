@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 from dataclasses import replace
@@ -23,10 +24,17 @@ from hypothesis import strategies as st
 
 from adapters import registry
 from adapters.canonical import CanonicalAdapter
+from gateway import logs
 from gateway.app import running
 from gateway.canonical import record_to_json
 from gateway.cli import main
-from gateway.config.schema import FileDropConfig, IntakeConfig, SourceConfig, StoreConfig
+from gateway.config.schema import (
+    FileDropConfig,
+    IntakeConfig,
+    SourceConfig,
+    SourcesConfig,
+    StoreConfig,
+)
 from gateway.model import Record
 from gateway.sources.file_drop import FileDropSource
 from gateway.sources.intake import Intake, IntakeSource, validate_for_portal
@@ -529,3 +537,38 @@ def test_translate_refuses_what_intake_refuses(
     out = capsys.readouterr().out
     assert "# record 1: quarantined or rejected: $.received_at: rule date-range" in out
     assert "# record 0: dossier" in out
+
+
+async def test_the_daemon_drop_folder_takes_the_files_after_a_poisoned_one(
+    tmp_path: Path,
+    portal: Portal,  # noqa: F811
+) -> None:
+    """Item 4 in the daemon: a 10,000-deep file no longer ends the round (it logged one
+    source_crashed and blocked the folder for good); it goes to error/ and the files
+    after it reach the portal."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write(inbox / "a-deep.json", b"[" * 10_000 + b"]" * 10_000, 1000.0)
+    write(inbox / "b-year-one.json", json.dumps([good(7), {**good(8), **BAD_RECORDS[7][1]}])
+          .encode(), 1001.0)  # fmt: skip
+    write(inbox / "c-good.json", json.dumps([good(9)]).encode(), 1002.0)
+    drop = FileDropConfig(adapter="canonical", path=inbox, settle_s=0.0, interval_s=30.0)
+    config = replace(
+        gateway_config(tmp_path, portal.url), sources=SourcesConfig(file_drop={"x": drop})
+    )
+    stream = io.StringIO()
+    logs.configure("json", "INFO", stream=stream)
+    try:
+        async with running(config) as gw:
+            await gw.sources["x"].round()
+            await drained(gw)
+    finally:
+        logs.reset()
+    events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+    assert "source_crashed" not in events
+    assert "source_unavailable" not in events
+    assert sorted(p.name for p in (inbox / "error").iterdir()) == [
+        "a-deep.json", "a-deep.json.reason.txt", "b-year-one.json", "b-year-one.json.reason.txt"
+    ]  # fmt: skip
+    assert [p.name for p in (inbox / "done").iterdir()] == ["c-good.json"]
+    assert set(portal.state.dossiers) == {good(n)["dossier_code"] for n in (7, 9)}
