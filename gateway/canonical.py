@@ -4,8 +4,14 @@ This is the form the ``canonical`` reference adapter accepts and the form the ou
 Keys are the model's English field names; a record names its kind in ``"kind"``
 (``dossier``, ``progress``, ``result``). Timestamps are ISO-8601; a timestamp without an
 offset is read as Vietnam local time (Asia/Ho_Chi_Minh). Enumerations are their DVCQG
-numbers (``"status": 4``); numeric strings are accepted too. Unknown keys are errors, so a
-vendor's typo is caught instead of silently dropped.
+numbers (``"status": 4``); strings of ASCII digits are accepted too, booleans, floats and
+other digits (``"²"``) are not. Unknown keys are errors, so a vendor's typo is caught instead
+of silently dropped.
+
+:class:`RecordRules` holds what every record must look like whichever adapter made it (the
+sources check each translated record against it): the DVCQG dossier-code pattern, a sane
+date range, no control, bidi-override or surrogate characters in text. Problems name the
+field path and the rule, never the value (it may be personal data).
 
 Pure: no I/O, no clock.
 """
