@@ -40,7 +40,7 @@ from gateway.indicators.reading import histories, procedure_facts
 from gateway.model import PORTAL_TZ
 from gateway.routes.router import build_router
 from gateway.sources.backpressure import Backpressure
-from gateway.sources.configured import build_pull_sources
+from gateway.sources.configured import build_pull_sources, record_rules
 from gateway.sources.installed import InstalledAdapters
 from gateway.sources.intake import Intake, IntakeSource, portal_validator
 from gateway.sources.pulling import PullLoop
@@ -116,6 +116,8 @@ async def running(
         validate=validate,
         prepare=route.tables.map_raw_status,
         busy=busy.reason,
+        rules=record_rules(config.input),
+        max_depth=config.input.max_json_depth,
     )
     runner = web.AppRunner(intake.app(), access_log=None, handle_signals=False)
     current: list[GatewayConfig] = [config]
@@ -338,7 +340,7 @@ async def reload(gateway: Gateway, path: Path) -> bool:
         return False
     fixed = [
         name
-        for name in ("store", "logging")
+        for name in ("store", "logging", "input")
         if getattr(config, name) != getattr(gateway.config, name)
     ]
     if (config.intake.host, config.intake.port) != (

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gateway.audit.masking import DEFAULT_PERSONAL_FIELDS
+from gateway.canonical import DEFAULT_DOSSIER_CODE_PATTERN
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +325,17 @@ class IndicatorsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class InputConfig:
+    """``input``: what every incoming record must look like, whichever source it came from
+    (intake, SQL polling, file drop); see :class:`gateway.canonical.RecordRules`."""
+
+    dossier_code_pattern: str = DEFAULT_DOSSIER_CODE_PATTERN
+    earliest_year: int = 1990
+    latest_year: int = 2100
+    max_json_depth: int = 64
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     """The whole configuration."""
 
@@ -337,3 +349,4 @@ class GatewayConfig:
     audit: AuditConfig = field(default_factory=AuditConfig)
     indicators: IndicatorsConfig = field(default_factory=IndicatorsConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    input: InputConfig = field(default_factory=InputConfig)

@@ -283,6 +283,11 @@ class _Planner:
             self._validate(record)
         except TranslationError as exc:
             return self._quarantine(item, record, key, str(exc))
+        except (ArithmeticError, ValueError) as exc:
+            # A value no input rule caught broke the encoder (a date at the year limits
+            # overflowing the time-zone conversion): this record waits, the batch goes on.
+            reason = f"the encoder failed on this record ({type(exc).__name__})"
+            return self._quarantine(item, record, key, reason)
         base = {"source": item.source, "raw_digest": item.raw_digest}
         facts = self._facts_for(code) if isinstance(record, Dossier) else None
         if facts is not None:
