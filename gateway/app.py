@@ -29,7 +29,7 @@ from gateway.audit.chain import AuditPolicy, policy_from_config, seal_periodical
 from gateway.config.loading import load_config
 from gateway.config.schema import GatewayConfig
 from gateway.delivery.worker import DeliveryWorker
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, StoreLostError
 from gateway.routes.router import build_router
 from gateway.sources.backpressure import Backpressure
 from gateway.sources.configured import build_pull_sources
@@ -37,6 +37,7 @@ from gateway.sources.intake import Intake, IntakeSource, portal_validator
 from gateway.sources.pulling import PullLoop
 from gateway.store.engines import AnyStore, open_audit_repository, open_store
 from gateway.store.postgres.store import PostgresStore
+from gateway.store.sqlite.presence import check_present
 
 log = structlog.get_logger("gateway.app")
 
@@ -72,11 +73,15 @@ async def running(
     grace_s: float = 10.0,
     clock: Callable[[], float] = time.time,
     environ: Mapping[str, str] | None = None,
+    new_store: bool = False,
 ) -> AsyncIterator[Gateway]:
     """Run the whole gateway for the duration of the ``async with`` block. Keys (audit
-    signing, join hashes) come from ``environ``, by default the process environment."""
+    signing, join hashes) come from ``environ``, by default the process environment.
+    ``new_store``: create a SQLite database even where an anchor or audit archives show a
+    store existed (``run --new-store``); otherwise that refuses to start."""
     sources = build_sources(config)
     audit = policy_from_config(config.audit, os.environ if environ is None else environ)
+    replaced = _store_present(config, new_store=new_store)
     store = await open_store(
         config.store, now=clock(), max_rescues=config.delivery.max_rescues, audit=audit
     )
@@ -106,7 +111,7 @@ async def running(
     source_tasks: list[asyncio.Task[None]] = []
     sealing: asyncio.Future[Any] | None = None
     try:
-        sealing = await _start_audit(store, audit, config, stop, clock)
+        sealing = await _start_audit(store, audit, config, stop, clock, replaced)
         pulls = build_pull_sources(
             config, store, on_commit=worker.wake, clock=clock, validate=validate
         )
@@ -152,8 +157,18 @@ async def _close_store(store: AnyStore, owner: str, clock: Callable[[], float]) 
         if released:
             log.info("leases_released", records=released, owner=owner)
         await store.seal_audit(clock())  # no entry of this run stays unsigned
+    except StoreLostError:
+        pass  # the file is gone or replaced (logged once as store_file_lost): nothing to seal
     finally:
         await store.close()
+
+
+def _store_present(config: GatewayConfig, *, new_store: bool) -> dict[str, Any] | None:
+    """SQLite: refuse to create a missing database where a store existed (see
+    :func:`~gateway.store.sqlite.presence.check_present`); what showed it, if allowed."""
+    if config.store.engine != "sqlite":
+        return None
+    return check_present(config.store.path, config.audit.archive_dir, new_store=new_store)
 
 
 async def _stop_sources(tasks: list[asyncio.Task[None]], grace_s: float) -> None:
@@ -171,8 +186,13 @@ async def _start_audit(
     config: GatewayConfig,
     stop: asyncio.Event,
     clock: Callable[[], float],
+    replaced: dict[str, Any] | None = None,
 ) -> asyncio.Future[Any]:
-    """Audit the configuration this run starts with; seal and archive in the background."""
+    """Audit the configuration this run starts with (and a store begun anew in place of
+    one that existed: what showed it); seal and archive in the background."""
+    if replaced is not None:
+        log.warning("store_started_new", path=str(config.store.path), **replaced)
+        await store.audit_system("store_started_new", replaced, now=clock())
     await store.audit_system(
         "config_loaded",
         {
