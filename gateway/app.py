@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from aiohttp import web
 
 from adapters import registry
 from gateway.audit.archive import archive_periodically
@@ -34,6 +33,7 @@ from gateway.routes.router import build_router
 from gateway.sources.backpressure import Backpressure
 from gateway.sources.configured import build_pull_sources
 from gateway.sources.intake import Intake, IntakeSource, portal_validator
+from gateway.sources.listener import IntakeListener
 from gateway.sources.pulling import PullLoop
 from gateway.store.engines import AnyStore, open_audit_repository, open_store
 from gateway.store.postgres.store import PostgresStore
@@ -52,6 +52,8 @@ class Gateway:
     intake: Intake
     port: int
     """The port intake listens on (useful when the configuration asked for port 0)."""
+    listener: IntakeListener
+    """Intake's server and its connection guard (counters for tests and the demo)."""
     sources: dict[str, PullLoop] = field(default_factory=dict)
     """The pulling sources (SQL polling, file drop) by name."""
 
@@ -104,7 +106,7 @@ async def running(
         prepare=route.tables.map_raw_status,
         busy=busy.reason,
     )
-    runner = web.AppRunner(intake.app(), access_log=None, handle_signals=False)
+    listener = IntakeListener(intake.app(), config.intake)
     stop = asyncio.Event()
     sources_stop = asyncio.Event()
     delivery_task: asyncio.Task[None] | None = None
@@ -115,10 +117,8 @@ async def running(
         pulls = build_pull_sources(
             config, store, on_commit=worker.wake, clock=clock, validate=validate
         )
-        await runner.setup()
-        site = web.TCPSite(runner, config.intake.host, config.intake.port)
-        await site.start()
-        port = _bound_port(runner)
+        await listener.start()
+        port = listener.port
         delivery_task = asyncio.create_task(worker.run(stop), name="delivery")
         source_tasks = [
             asyncio.create_task(loop.run(sources_stop), name=f"source:{name}")
@@ -130,12 +130,12 @@ async def running(
             store=config.store.engine,
             portal=config.portal.base_url,
         )
-        yield Gateway(config, store, worker, intake, port, pulls)
+        yield Gateway(config, store, worker, intake, port, listener, pulls)
     finally:
         sources_stop.set()
         await _stop_sources(source_tasks, grace_s)
         intake.accepting = False
-        await runner.cleanup()
+        await listener.stop()
         stop.set()
         if delivery_task is not None:
             try:
@@ -226,13 +226,6 @@ async def _retention(
         stop=stop,
         clock=clock,
     )
-
-
-def _bound_port(runner: web.AppRunner) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple):
-            return int(address[1])
-    raise RuntimeError("intake is not listening")  # pragma: no cover
 
 
 async def reload(gateway: Gateway, path: Path) -> bool:
