@@ -348,3 +348,20 @@ async def test_a_redirect_is_a_retryable_error_naming_its_target(
         await router.close()
     assert caught.value.http_status == 302
     assert "https://elsewhere.example/login" in caught.value.message
+
+
+@pytest.mark.parametrize("route", ["dvcqg-rest", "xroad-rest", "lgsp"])
+async def test_a_redirected_look_up_is_not_followed(
+    tmp_path: Path, httpserver: HTTPServer, stolen: HTTPServer, route: RouteName
+) -> None:
+    """``TraCuuHoSo`` (asked before re-sending an ambiguous attempt) carries the session too."""
+    target = stolen.url_for("/steal")
+    answer_portal(httpserver, route, redirect_at=DATA[route], status=307, to=target)
+    router = build_router(config(tmp_path, httpserver.url_for("").rstrip("/"), route))
+    try:
+        with pytest.raises(RetryableDeliveryError, match="HTTP 307 redirect to"):
+            await router.dossiers_on_portal([dossier()])
+    finally:
+        await router.close()
+    assert stolen.log == []
+    assert json.loads(httpserver.log[-1][0].get_data())["service"] == "TraCuuHoSo"
