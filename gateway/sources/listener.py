@@ -135,7 +135,7 @@ class ConnectionGuard:
         overload: OverloadLog | None = None,
         max_connections: int | None = None,
     ) -> None:
-        self._config = config
+        self.config = config
         self.overload = overload or OverloadLog()
         self.max_connections = (
             max_connections if max_connections is not None else config.max_connections
@@ -213,7 +213,7 @@ class ConnectionGuard:
         ).encode()
         head = (
             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-            f"Retry-After: {self._config.busy_retry_after_s}\r\nConnection: close\r\n"
+            f"Retry-After: {self.config.busy_retry_after_s}\r\nConnection: close\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         )
         return head.encode("ascii") + body
@@ -236,15 +236,15 @@ class ConnectionGuard:
                 late = True
                 request.content.set_exception(TimeoutError("intake body deadline"))
 
-        timer = loop.call_later(self._config.body_timeout_s, body_late)
+        timer = loop.call_later(self.config.body_timeout_s, body_late)
         try:
             return await handler(request)
         except TimeoutError:
             if not late:
                 raise
             self.timed_out_bodies += 1
-            self.overload.note("intake_body_timed_out", timeout_s=self._config.body_timeout_s)
-            seconds = f"{self._config.body_timeout_s:g}"
+            self.overload.note("intake_body_timed_out", timeout_s=self.config.body_timeout_s)
+            seconds = f"{self.config.body_timeout_s:g}"
             response = web.json_response(
                 {"error": f"request body not received within {seconds} s"}, status=408
             )
@@ -306,7 +306,7 @@ class _Guarded(asyncio.Protocol):
         self._stop_clock()
         self._begun = False
         loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self._guard._config.header_timeout_s, self._head_late)
+        self._timer = loop.call_later(self._guard.config.header_timeout_s, self._head_late)
         self._guard.waiting(self, True)
 
     def _stop_clock(self) -> None:
@@ -319,7 +319,7 @@ class _Guarded(asyncio.Protocol):
         self._timer = None
         self._guard.timed_out_heads += 1
         self._guard.overload.note(
-            "intake_header_timed_out", timeout_s=self._guard._config.header_timeout_s
+            "intake_header_timed_out", timeout_s=self._guard.config.header_timeout_s
         )
         self.give_up()
 

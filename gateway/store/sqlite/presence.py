@@ -104,7 +104,7 @@ def check_present(database: Path, archive_dir: Path, *, new_store: bool) -> dict
     anchor = read_anchor(database)
     if anchor is not None:
         evidence["previous_anchor"] = anchor
-    archives = sorted(p.name for p in archive_dir.glob("audit-*.jsonl")) if archive_dir else []
+    archives = sorted(p.name for p in archive_dir.glob("audit-*.jsonl"))
     if archives:
         evidence["archives"] = len(archives)
         evidence["last_archive"] = archives[-1]
