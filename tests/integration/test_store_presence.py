@@ -4,14 +4,17 @@ missing for an operator command. Real files, a real daemon in the test's loop, t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 import structlog
 from aiohttp import web
@@ -25,6 +28,7 @@ from gateway.errors import StoreLostError, StoreUnavailableError
 from gateway.simulator.portal import SimulatorSettings, create_app
 from gateway.store.sqlite.presence import anchor_path, read_anchor
 from tests.factories import dossier
+from tests.pg import PREFIX, SharedDatabase, dsn_for
 
 
 @pytest.fixture
@@ -181,3 +185,53 @@ def test_run_refuses_a_missing_store_with_an_anchor_and_exits_2(
     assert code == 2
     assert "audit chain at seq 42" in err
     assert not db.exists()
+
+
+def write_pg_yaml(tmp_path: Path, dsn: str) -> Path:
+    path = tmp_path / "gateway-pg.yaml"
+    document = {
+        "portal": {"base_url": "http://127.0.0.1:1", "username": "u", "password": "p"},
+        "store": {"engine": "postgresql", "dsn": dsn},
+        "audit": {"archive_dir": str(tmp_path / "archive")},
+    }
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+async def _tables(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        count = await conn.fetchval(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        )
+        return int(count)
+    finally:
+        await conn.close()
+
+
+def test_operator_commands_never_create_a_postgresql_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = SharedDatabase()  # empty: no gateway tables
+    try:
+        config_file = write_pg_yaml(tmp_path, database.dsn)
+        for argv in (["status"], ["dlq", "list"], ["replay", "--all"]):
+            code = main([*argv, "--config", str(config_file)])
+            err = capsys.readouterr().err
+            assert code == 2, argv
+            assert f"database {database.name!r} has no gateway schema" in err
+        assert asyncio.run(_tables(database.dsn)) == 0
+        assert main(["db", "migrate", "--config", str(config_file)]) == 0  # this one may
+        assert asyncio.run(_tables(database.dsn)) > 0
+        assert main(["status", "--config", str(config_file)]) == 0
+    finally:
+        database.drop()
+
+
+def test_an_operator_command_on_an_unknown_postgresql_database_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = dsn_for(PREFIX + "missing_" + uuid.uuid4().hex[:8])
+    code = main(["status", "--config", str(write_pg_yaml(tmp_path, missing))])
+    assert code == 2
+    assert "does not exist" in capsys.readouterr().err
