@@ -223,3 +223,26 @@ async def test_a_daemon_with_few_descriptors_survives_400_slow_connections(
     assert events.count("intake_waiting_connection_closed_at_cap") == 1
     assert len(lines) < 40, lines[:50]
     assert not any("Traceback" in line for line in lines)
+
+
+async def test_asyncio_accept_errors_are_one_line_not_a_traceback_each() -> None:
+    """What flooded the log (125,000 tracebacks in 31 s): asyncio reports every failed
+    ``accept`` when the process is out of descriptors."""
+    now = [0.0]
+    overload = OverloadLog(every_s=60, clock=lambda: now[0])
+    loop = asyncio.get_running_loop()
+    context = {
+        "message": "socket.accept() out of system resource",
+        "exception": OSError(24, "Too many open files"),
+    }
+    with structlog.testing.capture_logs() as logs, overload.handling_loop_errors(loop):
+        for _ in range(5000):
+            loop.call_exception_handler(context)
+        now[0] = 60.0
+        loop.call_exception_handler(context)
+    assert loop.get_exception_handler() is None  # restored
+    assert [(e["event"], e["events"]) for e in logs] == [
+        ("intake_accept_failed", 1),
+        ("intake_accept_failed", 5000),
+    ]
+    assert "Too many open files" in logs[0]["error"]
