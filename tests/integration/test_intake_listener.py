@@ -25,7 +25,7 @@ from gateway.config.schema import GatewayConfig
 from gateway.demo import demo_config
 from gateway.simulator.portal import SimulatorSettings, create_app
 from gateway.sources.listener import OverloadLog
-from tests.daemons import free_port, wait_for_intake
+from tests.daemons import free_port, recording_portal, wait_for_intake
 from tests.factories import dossier
 
 PARTIAL_HEAD = b"POST /api/v1/intake/canonical HTTP/1.1\r\nHost: gateway\r\nContent-Ty"
@@ -183,40 +183,63 @@ def test_overload_log_counts_what_it_did_not_log() -> None:
 
 
 async def test_a_daemon_with_few_descriptors_survives_400_slow_connections(
-    tmp_path: Path, portal_url: str
+    tmp_path: Path,
 ) -> None:
     """The report's case: a low descriptor limit and 400 stalled clients. The daemon lowers
-    its cap to half its limit, keeps answering, and its log stays a handful of lines."""
+    its cap to half its limit; intake keeps answering, the file drop keeps reading, delivery
+    keeps reaching the portal, and the log stays a handful of lines."""
     port = free_port()
-    document = {
-        "portal": {"base_url": portal_url, "username": "simulator", "password": "simulator"},
-        "store": {"engine": "sqlite", "path": str(tmp_path / "gw.db")},
-        "intake": {"port": port, "header_timeout_s": 60},
-        "audit": {"archive_dir": str(tmp_path / "archive")},
-        "logging": {"format": "json", "level": "INFO"},
-    }
-    config_file = tmp_path / "gateway.yaml"
-    config_file.write_text(json.dumps(document), encoding="utf-8")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
     log_file = tmp_path / "daemon.log"
 
     def few_descriptors() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
 
-    with log_file.open("ab") as sink:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway", "run", "--config", str(config_file),
-            stdout=asyncio.subprocess.DEVNULL, stderr=sink, preexec_fn=few_descriptors,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
-    try:
-        await wait_for_intake(port, proc)
-        sockets = await stalled(port, 400, PARTIAL_HEAD)
-        answers = [await post_one(port, n) for n in (1, 2, 3)]
-        await close_all(sockets)
-    finally:
-        proc.terminate()
-        await proc.wait()
+    async with recording_portal() as portal:
+        document = {
+            "portal": {"base_url": portal.url, "username": "simulator", "password": "simulator"},
+            "store": {"engine": "sqlite", "path": str(tmp_path / "gw.db")},
+            "intake": {"port": port, "header_timeout_s": 60},
+            "sources": {
+                "file_drop": {
+                    "drop": {
+                        "adapter": "canonical",
+                        "path": str(inbox),
+                        "interval_s": 0.1,
+                        "settle_s": 0.0,
+                    }
+                }
+            },
+            "delivery": {"idle_poll_s": 0.05},
+            "audit": {"archive_dir": str(tmp_path / "archive")},
+            "logging": {"format": "json", "level": "INFO"},
+        }
+        config_file = tmp_path / "gateway.yaml"
+        config_file.write_text(json.dumps(document), encoding="utf-8")
+        codes = [f"000.00.00.H56-261102-{n:05d}" for n in (1, 2, 3, 4)]
+        all_delivered = portal.when(lambda: set(codes) <= set(portal.state.dossiers))
+        with log_file.open("ab") as sink:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "gateway", "run", "--config", str(config_file),
+                stdout=asyncio.subprocess.DEVNULL, stderr=sink, preexec_fn=few_descriptors,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )  # fmt: skip
+        try:
+            await wait_for_intake(port, proc)
+            sockets = await stalled(port, 400, PARTIAL_HEAD)
+            dropped = inbox / "export.json.part"
+            dropped.write_text(json.dumps([record_to_json(dossier(codes[3]))]), encoding="utf-8")
+            dropped.rename(inbox / "export.json")
+            answers = [await post_one(port, n) for n in (1, 2, 3)]
+            async with asyncio.timeout(60):
+                await all_delivered.wait()
+            await close_all(sockets)
+        finally:
+            proc.terminate()
+            await proc.wait()
     assert [status for status, _ in answers] == [200, 200, 200]
+    assert (inbox / "done" / "export.json").exists()
     lines = log_file.read_text(encoding="utf-8").splitlines()
     events = [json.loads(line).get("event") for line in lines if line.startswith("{")]
     assert "intake_connection_cap_lowered" in events
