@@ -71,6 +71,12 @@ def check_values(config: GatewayConfig, problems: list[Problem]) -> None:
         problems.append(
             Problem("intake", "max_body_bytes >= 1024 and max_records_per_request >= 1")
         )
+    for key in ("max_connections", "backlog"):
+        if getattr(intake, key) < 1:
+            problems.append(Problem(f"intake.{key}", "must be at least 1"))
+    for key in ("header_timeout_s", "body_timeout_s"):
+        if not getattr(intake, key) > 0:
+            problems.append(Problem(f"intake.{key}", "must be more than 0"))
     if not intake.sources and not (config.sources.sql_poll or config.sources.file_drop):
         problems.append(Problem("intake.sources", "at least one source is needed"))
     for name in intake.sources:

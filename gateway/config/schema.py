@@ -51,6 +51,17 @@ class IntakeConfig:
     busy_retry_after_s: int = 30
     language: Literal["vi", "en"] = "en"
     """The language of rejection and quarantine reasons in receipts (the audit has both)."""
+    max_connections: int = 256
+    """Open intake connections at most (and at most half the process's descriptor limit);
+    at the cap the oldest connection still waiting for a request head is closed, or the new
+    one is answered 503."""
+    header_timeout_s: float = 10.0
+    """A request line and headers must arrive within this (from the connection's opening
+    or its previous answer: also the keep-alive idle time); later: closed (408)."""
+    body_timeout_s: float = 60.0
+    """The whole body must arrive within this of the request head; later: 408, closed."""
+    backlog: int = 128
+    """Connections the kernel queues before intake accepts them."""
     sources: Mapping[str, SourceConfig] = field(
         default_factory=lambda: {"canonical": SourceConfig(adapter="canonical")}
     )

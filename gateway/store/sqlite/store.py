@@ -5,6 +5,13 @@ every write. All database work runs on one dedicated thread with one connection,
 event loop never blocks on disk and SQLite sees a single writer. One gateway process owns a
 database file at a time (an exclusive ``flock`` on ``<db>.lock``); so at start every lease
 left by a killed process is released at once.
+
+Before every operation the store checks that its path still names the file it opened
+(:mod:`~gateway.store.sqlite.presence`): a file deleted or replaced under the daemon stops the
+store (:class:`~gateway.errors.StoreLostError`, logged once as ``store_file_lost``) instead of
+writing into an unlinked inode. The daemon's store keeps ``<db>.anchor`` (the audit head at
+each seal) so a restart on a missing file is refused; operator commands open an existing file
+only.
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import structlog
+
 from gateway.audit.chain import AuditEntry, AuditPolicy, ChainWriter, entry_from_row
 from gateway.audit.keys import Checkpoint
-from gateway.errors import StoreError
+from gateway.errors import StoreError, StoreLostError, StoreUnavailableError
 from gateway.store.accepting import plan_accept
 from gateway.store.contract import (
     Claimed,
@@ -36,10 +45,12 @@ from gateway.store.contract import (
     Validate,
 )
 from gateway.store.sqlite.audit import AuditRows, chain_head
+from gateway.store.sqlite.presence import FileIdentity, write_anchor
 from gateway.store.sqlite.rows import DEAD_COLUMNS, SqliteTx, dead_where
 from gateway.store.sqlite.schema import MIGRATIONS, SCHEMA
 
 T = TypeVar("T")
+log = structlog.get_logger("gateway.store")
 
 
 class SqliteStore:
@@ -51,6 +62,9 @@ class SqliteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._conn: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
+        self._identity: FileIdentity | None = None
+        self._lost: str | None = None
+        self._keeps_anchor = False
 
     @classmethod
     async def open(
@@ -66,12 +80,15 @@ class SqliteStore:
 
         ``operator=True`` is for operator commands (``dlq``, ``replay``, ``status``) next to a
         running daemon: no process lock and no lease release; writes wait for the daemon's
-        transaction (``busy_timeout``) like any second SQLite writer."""
+        transaction (``busy_timeout``) like any second SQLite writer, and never create a
+        database: a missing file is a StoreUnavailableError naming the path."""
         store = cls(path, audit)
         try:
-            await store._run(lambda: store._open_sync(lock=not operator))
+            await store._run(lambda: store._open_sync(lock=not operator, create=not operator))
             if not operator:
+                store._keeps_anchor = True
                 await store._run(lambda: store._release_all_sync(now, max_rescues))
+                await store._run(lambda: store._anchor_sync(now))
         except BaseException:
             await store.close()
             raise
@@ -79,14 +96,49 @@ class SqliteStore:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    async def _run(self, fn: Callable[[], T]) -> T:
+    async def _run(self, fn: Callable[[], T], *, check: bool = True) -> T:
+        def guarded() -> T:
+            if check:
+                self._check_file_sync()
+            return fn()
+
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, fn)
+            return await loop.run_in_executor(self._executor, guarded)
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite: {exc}") from exc
 
-    def _open_sync(self, *, lock: bool) -> None:
+    def _check_file_sync(self) -> None:
+        """Refuse to go on once the path no longer names the file we opened (sticky)."""
+        if self._lost is None and self._identity is not None:
+            self._lost = self._identity.problem()
+            if self._lost is not None:
+                log.error(
+                    "store_file_lost",
+                    path=str(self._path),
+                    problem=self._lost,
+                    advice="intake refuses (503) and delivery waits: restore the file or "
+                    "restart the gateway",
+                )
+        if self._lost is not None:
+            raise StoreLostError(f"{self._lost}: the store stopped accepting")
+
+    def _anchor_sync(self, now: float) -> None:
+        """Rewrite ``<db>.anchor`` with the audit head (the daemon's store only)."""
+        if not self._keeps_anchor:
+            return
+        head = chain_head(self.conn)
+        try:
+            write_anchor(self._path, seq=head.seq, head_hash=head.hash, at=now)
+        except OSError as exc:  # the database itself is fine: say so, do not fail the seal
+            log.warning("store_anchor_not_written", path=str(self._path), error=str(exc))
+
+    def _open_sync(self, *, lock: bool, create: bool = True) -> None:
+        if not create and not self._path.exists():
+            raise StoreUnavailableError(
+                f"{self._path}: no such database (check store.path; operator commands never "
+                "create one)"
+            )
         self._path.parent.mkdir(parents=True, exist_ok=True)
         if lock:
             lock_path = self._path.with_name(self._path.name + ".lock")
@@ -102,6 +154,7 @@ class SqliteStore:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
+        self._identity = FileIdentity.of(self._path)
         conn.executescript(SCHEMA)
         self._conn = conn
         self._migrate_sync()
@@ -152,7 +205,7 @@ class SqliteStore:
                 os.close(self._lock_fd)
                 self._lock_fd = None
 
-        await self._run(close_sync)
+        await self._run(close_sync, check=False)
         self._executor.shutdown(wait=True)
 
     # -- intake -----------------------------------------------------------------------------
@@ -328,7 +381,10 @@ class SqliteStore:
 
         def seal_sync() -> bool:
             with self._tx() as tx:
-                return tx.seal(now)
+                sealed = tx.seal(now)
+            if sealed:
+                self._anchor_sync(now)
+            return sealed
 
         return await self._run(seal_sync)
 
