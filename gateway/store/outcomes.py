@@ -33,6 +33,31 @@ STATE_OF = {
 """The state a record goes to for each attempted outcome (DEFERRED is not an attempt)."""
 
 
+def newer_snapshot(kind: str, record_id: int, latest_id: int | None) -> int | None:
+    """The snapshot that replaces ``record_id``, or None: a dossier snapshot whose dossier's
+    latest snapshot (``dossiers.latest_snapshot_id``) is another one was overtaken by a newer
+    accepted snapshot (a backwards or quarantined snapshot never becomes the latest). Steps
+    are never replaced."""
+    if kind != "dossier" or latest_id is None or int(latest_id) == int(record_id):
+        return None
+    return int(latest_id)
+
+
+def settled(state: State, newer: int | None) -> State:
+    """The state of a record coming back from its lease (an outcome or a lost lease): a
+    snapshot that a newer one overtook while it was leased is superseded instead of going
+    back to the queue or to the dead letters, so it can never reach the portal after the
+    newer one (never backwards). Delivered and quarantined stay what they are."""
+    if newer is not None and state in (State.QUEUED, State.DEAD):
+        return State.SUPERSEDED
+    return state
+
+
+def overtaken_detail(newer: int) -> dict[str, Any]:
+    """The ``superseded`` entry of a snapshot :func:`settled` superseded on its return."""
+    return {"by": newer, "reason": "newer_snapshot_accepted_while_leased"}
+
+
 ATTEMPT_COLUMNS = (
     "record_id",
     "attempt",

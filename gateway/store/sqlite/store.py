@@ -228,12 +228,10 @@ class SqliteStore:
         def release_sync() -> int:
             with self._tx() as tx:
                 rows = tx.conn.execute(
-                    "SELECT id, dossier_code, rescues FROM records "
-                    "WHERE state = 'leased' AND lease_until < ?",
-                    (now,),
+                    f"{tx.LEASED_COLUMNS} AND r.lease_until < ? ORDER BY r.id", (now,)
                 ).fetchall()
-                for rid, dossier_code, rescues in rows:
-                    tx.rescue(rid, dossier_code, rescues, now, max_rescues, "lease_expired")
+                for row in rows:
+                    tx.rescue(row, now, max_rescues, "lease_expired")
                 return len(rows)
 
         return await self._run(release_sync)
@@ -247,11 +245,9 @@ class SqliteStore:
 
     def _release_all_sync(self, now: float, max_rescues: int = 5) -> None:
         with self._tx() as tx:
-            rows = tx.conn.execute(
-                "SELECT id, dossier_code, rescues FROM records WHERE state = 'leased'"
-            ).fetchall()
-            for rid, dossier_code, rescues in rows:
-                tx.rescue(rid, dossier_code, rescues, now, max_rescues, "lease_released_at_start")
+            rows = tx.conn.execute(f"{tx.LEASED_COLUMNS} ORDER BY r.id").fetchall()
+            for row in rows:
+                tx.rescue(row, now, max_rescues, "lease_released_at_start")
 
     # -- dead letters -----------------------------------------------------------------------
 
