@@ -119,6 +119,9 @@ class DossierFacts:
     """The latest snapshot: its canonical JSON as stored, or the record planned in this batch."""
     queued: list[RowRef] = field(default_factory=list)
     """Snapshots still queued (a newer accepted snapshot supersedes them)."""
+    dead: list[int] = field(default_factory=list)
+    """Dead-lettered snapshots (a newer accepted snapshot supersedes them too: it carries the
+    whole dossier, so the dossier no longer waits for an operator to replay the old one)."""
 
     def snapshot(self) -> Dossier | None:
         if self.latest_payload is None or isinstance(self.latest_payload, Dossier):
@@ -134,7 +137,7 @@ class AcceptPlan:
 
     rows: list[NewRow] = field(default_factory=list)
     superseded: list[int] = field(default_factory=list)
-    """Stored queued snapshots that a snapshot of this batch supersedes."""
+    """Stored queued or dead snapshots that a snapshot of this batch supersedes."""
     latest: dict[str, NewRow] = field(default_factory=dict)
     """Dossier code -> its new latest snapshot (the dossier row is created or updated)."""
     entries: list[tuple[str, RowRef | None, str, dict[str, Any]]] = field(default_factory=list)
@@ -299,15 +302,20 @@ class _Planner:
 
     def _supersede(self, facts: DossierFacts, newer: NewRow, code: str) -> None:
         """``newer`` becomes the dossier's latest snapshot; the queued ones it replaces are
-        superseded (they were never sent; the newer one carries the whole dossier)."""
+        superseded (they were never sent; the newer one carries the whole dossier), and so
+        are the dead-lettered ones (the portal refused them; the newer one goes instead, and
+        the steps waiting for the dossier wait for it)."""
         for old in facts.queued:
             if isinstance(old, NewRow):
                 old.state = State.SUPERSEDED
             else:
                 self.out.superseded.append(old)
             self.out.audit("superseded", old, code, {"by": newer})
+        for dead in facts.dead:
+            self.out.superseded.append(dead)
+            self.out.audit("superseded", dead, code, {"by": newer, "from_state": "dead"})
         assert isinstance(newer.record, Dossier)
-        facts.queued = [newer]
+        facts.queued, facts.dead = [newer], []
         facts.latest, facts.latest_status = newer, int(newer.record.status)
         facts.latest_payload = newer.record
         self.out.latest[code] = newer

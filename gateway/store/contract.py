@@ -132,6 +132,23 @@ class DeadLetter:
 
 
 @dataclass(frozen=True, slots=True)
+class BlockedDossier:
+    """Queued records of one dossier that wait for an operator: its snapshot was
+    dead-lettered (or quarantined) and nothing newer is queued, so the portal does not hold
+    the dossier and its steps cannot go (``gateway.store.outcomes.STEP_BLOCKED_SQL``)."""
+
+    dossier_code: str
+    records: int
+    """How many queued records (steps) are blocked."""
+    first_record_id: int
+    blocked_by: int
+    """The dead-lettered or quarantined snapshot to replay (or to replace with a newer one)."""
+    blocker_state: str
+    portal_code: str | None
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeadFilter:
     """Which dead letters a listing or a replay covers; empty fields match everything."""
 
@@ -242,7 +259,13 @@ class Store(Protocol):
         ...
 
     async def next_due(self) -> float | None:
-        """The earliest ``next_attempt_at`` of a queued record, or None if nothing is queued."""
+        """The earliest ``next_attempt_at`` of a queued record that is not blocked, or None
+        if there is none (a blocked record has no next attempt until an operator acts)."""
+        ...
+
+    async def blocked(self, *, limit: int = 1000) -> list[BlockedDossier]:
+        """Dossiers whose queued records are blocked behind a dead-lettered or quarantined
+        snapshot, by dossier code."""
         ...
 
     async def counts(self) -> dict[str, int]:

@@ -24,6 +24,45 @@ STEP_MAY_GO_SQL = """
 the caller adds "its dossier is on the portal"): no snapshot of its dossier accepted before
 it is still queued, and no earlier step (``handled_at``, then acceptance order) is."""
 
+STEP_BLOCKED_SQL = """
+        r.kind = 'progress' AND NOT COALESCE(d.on_portal, FALSE)
+        AND NOT EXISTS (SELECT 1 FROM records s
+                        WHERE s.dossier_code = r.dossier_code AND s.kind = 'dossier'
+                          AND s.state IN ('queued', 'leased'))
+        AND EXISTS (SELECT 1 FROM records b
+                    WHERE b.dossier_code = r.dossier_code AND b.kind = 'dossier'
+                      AND b.state IN ('dead', 'quarantined'))"""
+"""When a queued record ``r`` (with its ``dossiers`` row ``d``, LEFT JOINed) is *blocked*: it
+cannot go until an operator acts, because it is a step of a dossier the portal does not hold,
+no snapshot of that dossier is queued or in flight, and one is dead-lettered or quarantined.
+Replaying that snapshot, or a newer snapshot of the dossier, releases it. Nothing else
+blocks: a dead step does not hold the dossier's later steps (they go; a replayed step then
+arrives after them), and a snapshot never waits behind a dead record (a newer snapshot
+supersedes a dead one). Plain SQL, both engines."""
+
+BLOCKED_SQL = f"""
+SELECT x.dossier_code, x.n, x.first_id, b.id, b.state, b.portal_code, COALESCE(b.last_error, '')
+FROM (SELECT r.dossier_code, COUNT(*) AS n, MIN(r.id) AS first_id,
+             (SELECT MAX(k.id) FROM records k
+              WHERE k.dossier_code = r.dossier_code AND k.kind = 'dossier'
+                AND k.state IN ('dead', 'quarantined')) AS blocker
+      FROM records r LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code
+      WHERE r.state = 'queued' AND {STEP_BLOCKED_SQL}
+      GROUP BY r.dossier_code) x
+JOIN records b ON b.id = x.blocker
+ORDER BY x.dossier_code
+"""  # noqa: S608 - composed of constants, no input
+"""One row per dossier with blocked records (``BlockedDossier``'s fields, in order); the
+engine adds its ``LIMIT`` placeholder."""
+
+NEXT_DUE_SQL = f"""
+SELECT MIN(r.next_attempt_at)
+FROM records r LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code
+WHERE r.state = 'queued' AND NOT ({STEP_BLOCKED_SQL})
+"""  # noqa: S608 - composed of constants, no input
+"""The earliest due time of a queued record that is not blocked (a blocked one has no next
+attempt until an operator acts)."""
+
 STATE_OF = {
     OutcomeKind.DELIVERED: State.DELIVERED,
     OutcomeKind.RETRY: State.QUEUED,

@@ -89,12 +89,15 @@ class SqliteTx:
             "JOIN records r ON r.id = d.latest_snapshot_id WHERE d.dossier_code = ?",
             (code,),
         ).fetchone()
-        queued = self.conn.execute(
-            "SELECT id FROM records WHERE dossier_code = ? AND kind = 'dossier' "
-            "AND state = 'queued' ORDER BY id",
+        waiting = self.conn.execute(
+            "SELECT id, state FROM records WHERE dossier_code = ? AND kind = 'dossier' "
+            "AND state IN ('queued', 'dead') ORDER BY id",
             (code,),
         ).fetchall()
-        facts = DossierFacts(queued=[int(q[0]) for q in queued])
+        facts = DossierFacts(
+            queued=[int(rid) for rid, state in waiting if state == "queued"],
+            dead=[int(rid) for rid, state in waiting if state == "dead"],
+        )
         if row is not None:
             facts.latest, facts.latest_status, facts.latest_payload = row
         return facts

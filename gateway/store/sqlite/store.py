@@ -24,6 +24,7 @@ from gateway.audit.keys import Checkpoint
 from gateway.errors import StoreError
 from gateway.store.accepting import plan_accept
 from gateway.store.contract import (
+    BlockedDossier,
     Claimed,
     DeadFilter,
     DeadLetter,
@@ -35,6 +36,7 @@ from gateway.store.contract import (
     State,
     Validate,
 )
+from gateway.store.outcomes import BLOCKED_SQL, NEXT_DUE_SQL
 from gateway.store.sqlite.audit import AuditRows, chain_head
 from gateway.store.sqlite.rows import DEAD_COLUMNS, SqliteTx, dead_where
 from gateway.store.sqlite.schema import MIGRATIONS, SCHEMA
@@ -278,12 +280,17 @@ class SqliteStore:
 
     async def next_due(self) -> float | None:
         def next_due_sync() -> float | None:
-            row = self.conn.execute(
-                "SELECT MIN(next_attempt_at) FROM records WHERE state = 'queued'"
-            ).fetchone()
+            row = self.conn.execute(NEXT_DUE_SQL).fetchone()
             return None if row is None or row[0] is None else float(row[0])
 
         return await self._run(next_due_sync)
+
+    async def blocked(self, *, limit: int = 1000) -> list[BlockedDossier]:
+        def blocked_sync() -> list[BlockedDossier]:
+            rows = self.conn.execute(f"{BLOCKED_SQL} LIMIT ?", (limit,)).fetchall()
+            return [BlockedDossier(*row) for row in rows]
+
+        return await self._run(blocked_sync)
 
     async def counts(self) -> dict[str, int]:
         def counts_sync() -> dict[str, int]:
