@@ -53,6 +53,9 @@ class NewRow:
     error: str = ""
     id: int = 0
     """Set by the engine when it inserts the row."""
+    uncertain: bool = False
+    """A snapshot this one superseded may be on the portal (an attempt of it may have
+    reached it): the worker looks before it creates."""
 
     @property
     def payload(self) -> str:
@@ -84,6 +87,7 @@ class NewRow:
             now,
             now,
             self.error or None,
+            self.uncertain,
         )
 
 
@@ -101,6 +105,7 @@ ROW_COLUMNS = (
     "accepted_at",
     "updated_at",
     "last_error",
+    "uncertain",
 )
 """The ``records`` columns a new row sets (:meth:`NewRow.values`); the rest have defaults."""
 
@@ -122,6 +127,8 @@ class DossierFacts:
     dead: list[int] = field(default_factory=list)
     """Dead-lettered snapshots (a newer accepted snapshot supersedes them too: it carries the
     whole dossier, so the dossier no longer waits for an operator to replay the old one)."""
+    uncertain: bool = False
+    """One of the queued or dead snapshots may be on the portal: the newer one inherits it."""
 
     def snapshot(self) -> Dossier | None:
         if self.latest_payload is None or isinstance(self.latest_payload, Dossier):
@@ -305,6 +312,9 @@ class _Planner:
         superseded (they were never sent; the newer one carries the whole dossier), and so
         are the dead-lettered ones (the portal refused them; the newer one goes instead, and
         the steps waiting for the dossier wait for it)."""
+        newer.uncertain = facts.uncertain or any(
+            old.uncertain for old in facts.queued if isinstance(old, NewRow)
+        )
         for old in facts.queued:
             if isinstance(old, NewRow):
                 old.state = State.SUPERSEDED
@@ -315,7 +325,7 @@ class _Planner:
             self.out.superseded.append(dead)
             self.out.audit("superseded", dead, code, {"by": newer, "from_state": "dead"})
         assert isinstance(newer.record, Dossier)
-        facts.queued, facts.dead = [newer], []
+        facts.queued, facts.dead, facts.uncertain = [newer], [], newer.uncertain
         facts.latest, facts.latest_status = newer, int(newer.record.status)
         facts.latest_payload = newer.record
         self.out.latest[code] = newer

@@ -199,3 +199,23 @@ async def test_steps_of_a_dossier_on_the_portal_are_kept_when_a_snapshot_is_supe
     assert delivered.index(x) < delivered.index(y)  # in their order
     assert never_backwards(portal)
     assert (await states(store))[s4] == "superseded"
+
+
+async def test_a_newer_snapshot_inherits_may_be_on_the_portal_from_a_queued_one(
+    store: AnyStore,
+) -> None:
+    """S4's attempt timed out (it may have created the dossier) and S4 waits in backoff when
+    S9 arrives: S9 replaces it and is looked up before it is sent as a create."""
+    await accept(store, S4)
+    [held] = await store.claim("w", 10, now=2.0, lease_s=60)
+    assert await store.complete([outcome(held, OutcomeKind.RETRY, 3.0, retry_at=50.0)]) == 1
+    [s9] = await accept(store, S9, now=4.0)
+    [newer] = await store.claim("w", 10, now=5.0, lease_s=60)
+    assert (newer.record_id, newer.uncertain) == (s9, True)
+
+
+async def test_a_snapshot_replacing_one_never_tried_is_not_doubtful(store: AnyStore) -> None:
+    await accept(store, S4)
+    [s9] = await accept(store, S9, now=2.0)
+    [newer] = await store.claim("w", 10, now=3.0, lease_s=60)
+    assert (newer.record_id, newer.uncertain) == (s9, False)

@@ -205,15 +205,16 @@ class PgTx:
         facts = {str(c): DossierFacts(rid, status, payload) for c, rid, status, payload in rows}
         waiting = await self.conn.fetch(
             "SELECT dossier_code, array_agg(id ORDER BY id) FILTER (WHERE state = 'queued'), "
-            "array_agg(id ORDER BY id) FILTER (WHERE state = 'dead') FROM records "
-            "WHERE dossier_code = ANY($1::text[]) AND kind = 'dossier' "
+            "array_agg(id ORDER BY id) FILTER (WHERE state = 'dead'), bool_or(uncertain) "
+            "FROM records WHERE dossier_code = ANY($1::text[]) AND kind = 'dossier' "
             "AND state IN ('queued', 'dead') GROUP BY dossier_code",
             codes,
         )
-        for code, queued, dead in waiting:
+        for code, queued, dead, uncertain in waiting:
             found = facts.setdefault(str(code), DossierFacts())
             found.queued = [int(i) for i in queued or ()]
             found.dead = [int(i) for i in dead or ()]
+            found.uncertain = bool(uncertain)
         return facts
 
     async def _apply(self, plan: AcceptPlan, now: float) -> list[Receipt]:
@@ -291,6 +292,7 @@ def _copy(facts: DossierFacts) -> DossierFacts:
         facts.latest_payload,
         list(facts.queued),
         list(facts.dead),
+        facts.uncertain,
     )
 
 

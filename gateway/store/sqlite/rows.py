@@ -90,13 +90,14 @@ class SqliteTx:
             (code,),
         ).fetchone()
         waiting = self.conn.execute(
-            "SELECT id, state FROM records WHERE dossier_code = ? AND kind = 'dossier' "
-            "AND state IN ('queued', 'dead') ORDER BY id",
+            "SELECT id, state, uncertain FROM records WHERE dossier_code = ? "
+            "AND kind = 'dossier' AND state IN ('queued', 'dead') ORDER BY id",
             (code,),
         ).fetchall()
         facts = DossierFacts(
-            queued=[int(rid) for rid, state in waiting if state == "queued"],
-            dead=[int(rid) for rid, state in waiting if state == "dead"],
+            queued=[int(rid) for rid, state, _ in waiting if state == "queued"],
+            dead=[int(rid) for rid, state, _ in waiting if state == "dead"],
+            uncertain=any(uncertain for _, _, uncertain in waiting),
         )
         if row is not None:
             facts.latest, facts.latest_status, facts.latest_payload = row
