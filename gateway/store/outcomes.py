@@ -56,12 +56,15 @@ ORDER BY x.dossier_code
 engine adds its ``LIMIT`` placeholder."""
 
 NEXT_DUE_SQL = f"""
-SELECT MIN(r.next_attempt_at)
+SELECT r.next_attempt_at
 FROM records r LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code
 WHERE r.state = 'queued' AND NOT ({STEP_BLOCKED_SQL})
+ORDER BY r.next_attempt_at LIMIT 1
 """  # noqa: S608 - composed of constants, no input
 """The earliest due time of a queued record that is not blocked (a blocked one has no next
-attempt until an operator acts)."""
+attempt until an operator acts). ``ORDER BY ... LIMIT 1`` rather than ``MIN``: both engines
+walk their queued-by-due-time index and stop at the first record that is not blocked,
+instead of joining every queued record."""
 
 STATE_OF = {
     OutcomeKind.DELIVERED: State.DELIVERED,
