@@ -139,7 +139,7 @@ async def _apply_outcomes(
     tried = [o for o in outcomes if o.kind is not OutcomeKind.DEFERRED]
     if tried:
         await _record_attempts(tx, tried, current)
-    overtaken: list[tuple[int, str, int, float]] = []
+    overtaken: list[tuple[int, int, float]] = []
     for o in outcomes:
         code, attempt = current[o.record_id][1], current[o.record_id][2] + 1
         state = State.QUEUED if o.kind is OutcomeKind.DEFERRED else STATE_OF[o.kind]
@@ -151,14 +151,14 @@ async def _apply_outcomes(
         by = newer[o.record_id]
         if by is not None and settled(state, by) is State.SUPERSEDED:
             tx.audit(o.at, "superseded", o.record_id, code, overtaken_detail(by))
-            overtaken.append((o.record_id, code, by, o.at))
+            overtaken.append((o.record_id, by, o.at))
     await _supersede_overtaken(tx, overtaken)
 
 
-async def _supersede_overtaken(tx: PgTx, overtaken: list[tuple[int, str, int, float]]) -> None:
+async def _supersede_overtaken(tx: PgTx, overtaken: list[tuple[int, int, float]]) -> None:
     """Supersede snapshots that came back from their lease after a newer one was accepted
     (:func:`~gateway.store.outcomes.settled`); the newer one inherits "may be on the portal"
-    (the older one's call may have created the dossier there). Rows: (id, code, newer, at)."""
+    (the older one's call may have created the dossier there). Rows: (id, newer, at)."""
     if not overtaken:
         return
     await tx.conn.execute(
@@ -166,14 +166,14 @@ async def _supersede_overtaken(tx: PgTx, overtaken: list[tuple[int, str, int, fl
         "updated_at = x.at FROM unnest($1::bigint[], $2::float8[]) AS x(id, at) "
         "WHERE r.id = x.id",
         [row[0] for row in overtaken],
-        [row[3] for row in overtaken],
+        [row[2] for row in overtaken],
     )
     await tx.conn.execute(
         "UPDATE records n SET uncertain = n.uncertain OR o.uncertain "
         "FROM unnest($1::bigint[], $2::bigint[]) AS x(old, new) "
         "JOIN records o ON o.id = x.old WHERE n.id = x.new",
         [row[0] for row in overtaken],
-        [row[2] for row in overtaken],
+        [row[1] for row in overtaken],
     )
 
 
@@ -226,7 +226,7 @@ async def release_expired(tx: PgTx, now: float, max_rescues: int) -> int:
         now,
         [error for _, error, _, _ in changes],
     )
-    overtaken = []
+    overtaken: list[tuple[int, int, float]] = []
     for (rid, code, _, kind, latest), (state, _, event, detail) in zip(
         expired, changes, strict=True
     ):
@@ -234,7 +234,7 @@ async def release_expired(tx: PgTx, now: float, max_rescues: int) -> int:
         by = newer_snapshot(kind, rid, latest)
         if by is not None and settled(state, by) is State.SUPERSEDED:
             tx.audit(now, "superseded", rid, code, overtaken_detail(by))
-            overtaken.append((int(rid), str(code), by, now))
+            overtaken.append((int(rid), by, now))
     await _supersede_overtaken(tx, overtaken)
     return len(expired)
 
@@ -252,13 +252,13 @@ async def release_owned(tx: PgTx, owner: str, now: float) -> int:
         now,
     )
     await _free_dossiers(tx, released)
-    overtaken = []
+    overtaken: list[tuple[int, int, float]] = []
     for rid, code, kind, latest in sorted(released):
         tx.audit(now, "lease_released", rid, code, {"owner": owner})
         by = newer_snapshot(kind, rid, latest)
         if by is not None and settled(State.QUEUED, by) is State.SUPERSEDED:
             tx.audit(now, "superseded", rid, code, overtaken_detail(by))
-            overtaken.append((int(rid), str(code), by, now))
+            overtaken.append((int(rid), by, now))
     await _supersede_overtaken(tx, overtaken)
     if released:
         await tx.conn.execute(f"NOTIFY {CHANNEL}")  # the other processes take them now

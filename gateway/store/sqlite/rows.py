@@ -51,6 +51,11 @@ DEAD_COLUMNS = (
     "SELECT r.id, r.state, r.kind, r.dossier_code, r.agency_code, r.attempts, r.updated_at, "
     "r.portal_code, COALESCE(r.last_error, ''), r.payload"
 )
+LEASED_COLUMNS = (
+    "SELECT r.id, r.dossier_code, r.rescues, r.kind, d.latest_snapshot_id FROM records r "
+    "LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code WHERE r.state = 'leased'"
+)
+"""Leased records as :meth:`SqliteTx.rescue` takes them back (the caller adds a filter)."""
 REPLAY_COLUMNS = (
     "SELECT r.id, r.kind, r.dossier_code, r.state, d.latest_snapshot_id "
     "FROM records r LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code"
@@ -238,14 +243,8 @@ class SqliteTx:
         )
         self.audit(now, "superseded", rid, dossier_code, overtaken_detail(newer))
 
-    LEASED_COLUMNS = (
-        "SELECT r.id, r.dossier_code, r.rescues, r.kind, d.latest_snapshot_id FROM records r "
-        "LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code WHERE r.state = 'leased'"
-    )
-    """The leased records :meth:`rescue` and :meth:`release_owned` take back (add a filter)."""
-
     def rescue(self, leased: tuple[Any, ...], now: float, limit: int, event: str) -> None:
-        """Return a record whose lease was lost (a row of :attr:`LEASED_COLUMNS`) to the
+        """Return a record whose lease was lost (a row of :data:`LEASED_COLUMNS`) to the
         queue, or dead-letter a poison record."""
         rid, dossier_code, rescues, kind, latest = leased
         state, reason, event, detail = rescue_entry(rescues, limit, event)
@@ -260,7 +259,7 @@ class SqliteTx:
 
     def release_owned(self, owner: str, now: float) -> int:
         rows = self.conn.execute(
-            f"{self.LEASED_COLUMNS} AND r.lease_owner = ? ORDER BY r.id", (owner,)
+            f"{LEASED_COLUMNS} AND r.lease_owner = ? ORDER BY r.id", (owner,)
         ).fetchall()
         for rid, dossier_code, _, kind, latest in rows:
             self.conn.execute(

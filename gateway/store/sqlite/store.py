@@ -38,7 +38,7 @@ from gateway.store.contract import (
 )
 from gateway.store.outcomes import BLOCKED_SQL, NEXT_DUE_SQL
 from gateway.store.sqlite.audit import AuditRows, chain_head
-from gateway.store.sqlite.rows import DEAD_COLUMNS, SqliteTx, dead_where
+from gateway.store.sqlite.rows import DEAD_COLUMNS, LEASED_COLUMNS, SqliteTx, dead_where
 from gateway.store.sqlite.schema import MIGRATIONS, SCHEMA
 
 T = TypeVar("T")
@@ -230,7 +230,7 @@ class SqliteStore:
         def release_sync() -> int:
             with self._tx() as tx:
                 rows = tx.conn.execute(
-                    f"{tx.LEASED_COLUMNS} AND r.lease_until < ? ORDER BY r.id", (now,)
+                    f"{LEASED_COLUMNS} AND r.lease_until < ? ORDER BY r.id", (now,)
                 ).fetchall()
                 for row in rows:
                     tx.rescue(row, now, max_rescues, "lease_expired")
@@ -247,7 +247,7 @@ class SqliteStore:
 
     def _release_all_sync(self, now: float, max_rescues: int = 5) -> None:
         with self._tx() as tx:
-            rows = tx.conn.execute(f"{tx.LEASED_COLUMNS} ORDER BY r.id").fetchall()
+            rows = tx.conn.execute(f"{LEASED_COLUMNS} ORDER BY r.id").fetchall()
             for row in rows:
                 tx.rescue(row, now, max_rescues, "lease_released_at_start")
 
