@@ -175,7 +175,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_show(args: argparse.Namespace) -> int:
     where = DeadFilter(record_ids=(args.record_id,), include_quarantined=True)
-    letters = _with_store(args, lambda s: s.dead_letters(where, limit=1))
+
+    async def work(store: AnyStore) -> tuple[list[DeadLetter], list[BlockedDossier]]:
+        return await store.dead_letters(where, limit=1), await store.blocked()
+
+    letters, blocked = _with_store(args, work)
     if not letters:
         print(f"record {args.record_id} is not dead-lettered or quarantined")
         return 1
@@ -185,6 +189,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
     print(f"attempts     {d.attempts}, last at {_when(d.updated_at)}")
     print(f"portal code  {d.portal_code or '-'}")
     print(f"error        {d.error}")
+    for b in blocked:
+        if b.blocked_by == d.record_id:
+            first = b.first_record_id
+            print(f"blocks       {b.records} queued record(s) of its dossier, from {first}")
     if args.payload:
         print(json.dumps(json.loads(d.payload), ensure_ascii=False, indent=2))
     return 0

@@ -122,7 +122,8 @@ class Claimed:
     """For a dossier: whether the portal already holds it (decides ``isUpdating``)."""
     uncertain: bool = False
     """An earlier attempt may have reached the portal (it ended in a retryable failure, or
-    its lease was lost): look before sending a progress step again."""
+    its lease was lost): look before sending a progress step again. A snapshot also inherits
+    it from an older snapshot it superseded (that one's call may have created the dossier)."""
     not_synced: bool = False
     """Its dossier is one the route does not sync (a derived inter-agency dossier,
     spec §1.5): a progress step of it is not sent either."""

@@ -98,6 +98,9 @@ def test_status_and_dlq_list_show_what_a_dead_snapshot_blocks_until_it_is_replay
     assert line.endswith("[blocks 2 queued record(s)]")
     assert f"  {A}  2 record(s) from {dead + 1}, behind dead record {dead}" in listing
 
+    shown = run(capsys, "dlq", "show", "--config", config, str(dead))
+    assert f"blocks       2 queued record(s) of its dossier, from {dead + 1}" in shown
+
     assert "1 record(s) queued again" in run(
         capsys, "replay", "--config", config, "--id", str(dead), "--by", "tester"
     )
