@@ -219,3 +219,20 @@ async def test_a_snapshot_replacing_one_never_tried_is_not_doubtful(store: AnySt
     [s9] = await accept(store, S9, now=2.0)
     [newer] = await store.claim("w", 10, now=3.0, lease_s=60)
     assert (newer.record_id, newer.uncertain) == (s9, False)
+
+
+async def test_a_restart_after_a_kill_supersedes_the_older_snapshot(tmp_path: Path) -> None:
+    """SQLite releases a killed process's leases when the next one opens the file."""
+    path = tmp_path / "killed.db"
+    store = await SqliteStore.open(path, now=0.0)
+    [s4] = await accept(store, S4)
+    await store.claim("killed", 10, now=2.0, lease_s=600)
+    [s9] = await accept(store, S9, now=3.0)
+    await store.close()  # the process dies holding the lease
+    store = await SqliteStore.open(path, now=4.0)
+    try:
+        assert (await states(store))[s4] == "superseded"
+        [newer] = await store.claim("w", 10, now=5.0, lease_s=60)
+        assert (newer.record_id, newer.uncertain) == (s9, True)
+    finally:
+        await store.close()
