@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint type unit check run simulate bench bench-audit bench-scale bench-claim clean browser screenshots
+.PHONY: demo test lint type unit check run simulate bench bench-audit bench-scale bench-claim bench-input clean browser screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ lint: $(STAMP)
 
 type: $(STAMP)
 	$(BIN)/mypy
-	$(BIN)/mypy --strict tools/verify_audit.py bench/audit_verify.py bench/scale_out.py bench/pg_claim.py
+	$(BIN)/mypy --strict tools/verify_audit.py bench/audit_verify.py bench/scale_out.py bench/pg_claim.py bench/input.py
 
 unit: $(STAMP) browser
 	$(BIN)/pytest
@@ -58,6 +58,9 @@ bench-scale: $(STAMP)
 
 bench-claim: $(STAMP)
 	$(BIN)/python bench/pg_claim.py
+
+bench-input: $(STAMP)
+	$(BIN)/python bench/input.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache var

@@ -9,6 +9,7 @@ wrong. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
@@ -19,6 +20,9 @@ from gateway.model import PORTAL_TZ
 
 DEFAULT_DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%Y%m%d%H%M%S")
 """Tried in order after ISO-8601: OpenCPS REST, Vietnamese office exports, DVCQG's own form."""
+
+
+_ASCII_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def shown(value: object) -> str:
@@ -81,9 +85,9 @@ class FieldReader:
             return int(value)
         if isinstance(value, int):
             return value
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
-        if isinstance(value, Decimal) and value == value.to_integral_value():
+        if isinstance(value, str) and _ASCII_INTEGER.fullmatch(value.strip()):
+            return int(value)  # not str.isdigit(): "²" is a digit to it and int() refuses it
+        if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
             return int(value)
         self.fail(key, f"expected an integer, got {shown(value)}")
         return default

@@ -15,13 +15,12 @@ import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
-from aiohttp import web
 
 from adapters import registry
 from gateway.admin.api import AdminApi, AdminDeps
@@ -31,28 +30,34 @@ from gateway.admin.server import admin_app
 from gateway.audit.archive import archive_periodically
 from gateway.audit.chain import AuditPolicy, policy_from_config, seal_periodically
 from gateway.audit.config_digest import config_digest
-from gateway.catalogue.checks import with_catalogue
-from gateway.catalogue.daily import sync_daily, waiting_on
-from gateway.catalogue.sync import SyncReport, calling_agency, current_snapshot, sync_catalogue
+from gateway.catalogue.sync import current_snapshot
 from gateway.config.loading import load_config
 from gateway.config.schema import GatewayConfig
-from gateway.delivery.ratelimit import RateLimit
 from gateway.delivery.worker import DeliveryWorker
 from gateway.encoders.mapping import MappingTables
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import ConfigError, StoreLostError
 from gateway.indicators.f766 import compute, parse_period
-from gateway.indicators.reading import histories
-from gateway.model import PORTAL_TZ, Record
-from gateway.routes.router import RouterRoute, build_router
+from gateway.indicators.reading import (
+    catalogue_facts,
+    histories,
+    merged_facts,
+    procedure_facts,
+)
+from gateway.model import PORTAL_TZ
+from gateway.routes.router import build_router
 from gateway.sources.backpressure import Backpressure
-from gateway.sources.configured import build_pull_sources
+from gateway.sources.configured import build_pull_sources, record_rules
 from gateway.sources.installed import InstalledAdapters
-from gateway.sources.intake import Intake, IntakeSource, portal_validator
+from gateway.sources.intake import Intake, IntakeSource
+from gateway.sources.listener import IntakeListener
 from gateway.sources.pulling import PullLoop
+from gateway.store.contract import Validate
 from gateway.store.engines import AnyStore, open_audit_repository, open_store
 from gateway.store.postgres import schema as pg_schema
 from gateway.store.postgres.store import PostgresStore
 from gateway.store.sqlite import schema as sqlite_schema
+from gateway.store.sqlite.presence import check_present
+from gateway.two_way import daily_catalogue, intake_validator
 
 log = structlog.get_logger("gateway.app")
 
@@ -67,6 +72,8 @@ class Gateway:
     intake: Intake
     port: int
     """The port intake listens on (useful when the configuration asked for port 0)."""
+    listener: IntakeListener
+    """Intake's server and its connection guard (counters for tests and the demo)."""
     sources: dict[str, PullLoop] = field(default_factory=dict)
     """The pulling sources (SQL polling, file drop) by name."""
     metrics: Metrics = field(default_factory=Metrics)
@@ -95,11 +102,15 @@ async def running(
     grace_s: float = 10.0,
     clock: Callable[[], float] = time.time,
     environ: Mapping[str, str] | None = None,
+    new_store: bool = False,
 ) -> AsyncIterator[Gateway]:
     """Run the whole gateway for the duration of the ``async with`` block. Keys (audit
-    signing, join hashes) come from ``environ``, by default the process environment."""
+    signing, join hashes) come from ``environ``, by default the process environment.
+    ``new_store``: create a SQLite database even where an anchor or audit archives show a
+    store existed (``run --new-store``); otherwise that refuses to start."""
     sources = build_sources(config)
     audit = policy_from_config(config.audit, os.environ if environ is None else environ)
+    replaced = _store_present(config, new_store=new_store)
     store = await open_store(
         config.store, now=clock(), max_rescues=config.delivery.max_rescues, audit=audit
     )
@@ -109,23 +120,12 @@ async def running(
     )
     if isinstance(store, PostgresStore):
         await store.listen(worker.wake)  # records queued by any process wake this worker
-    disk = config.store.path.parent if config.store.engine == "sqlite" else None
-    busy = Backpressure(store, config.intake, disk, clock)
-    validate = await _intake_validator(config, store, route.tables)
-    intake = Intake(
-        store,
-        sources,
-        config.intake,
-        on_commit=worker.wake,
-        clock=clock,
-        validate=validate,
-        prepare=route.tables.map_raw_status,
-        busy=busy.reason,
-    )
-    runner = web.AppRunner(intake.app(), access_log=None, handle_signals=False)
+    validate = await intake_validator(config, store, route.tables)
+    intake = _intake(config, store, worker, sources, clock, validate, route.tables)
+    listener = IntakeListener(intake.app(), config.intake)
     current: list[GatewayConfig] = [config]
     deps = _operators(current, store, worker, intake, clock)
-    admin_runner: web.AppRunner | None = None
+    admin_listener: IntakeListener | None = None
     stop = asyncio.Event()
     sources_stop = asyncio.Event()
     delivery_task: asyncio.Task[None] | None = None
@@ -133,16 +133,16 @@ async def running(
     sealing: asyncio.Future[Any] | None = None
     try:
         sealing = asyncio.gather(
-            await _start_audit(store, audit, config, stop, clock),
-            _daily_catalogue(config, store, worker, intake, stop),
+            await _start_audit(store, audit, config, stop, clock, replaced),
+            daily_catalogue(config, store, worker, intake, stop),
         )
         pulls = build_pull_sources(
             config, store, on_commit=worker.wake, clock=clock, validate=validate
         )
-        await runner.setup()
-        await web.TCPSite(runner, config.intake.host, config.intake.port).start()
-        port = _bound_port(runner)
-        admin, admin_runner, admin_port = await _start_admin(config, deps)
+        await listener.start()
+        port = listener.port
+        admin, admin_listener = await _start_admin(config, deps)
+        admin_port = admin_listener.port if admin_listener is not None else None
         delivery_task = asyncio.create_task(worker.run(stop), name="delivery")
         source_tasks = [
             asyncio.create_task(loop.run(sources_stop), name=f"source:{name}")
@@ -155,7 +155,16 @@ async def running(
             portal=config.portal.base_url,
         )
         gateway = Gateway(
-            config, store, worker, intake, port, pulls, deps.metrics, admin, admin_port
+            config,
+            store,
+            worker,
+            intake,
+            port,
+            listener,
+            pulls,
+            metrics=deps.metrics,
+            admin=admin,
+            admin_port=admin_port,
         )
         gateway.on_reload.append(lambda new: current.__setitem__(0, new))
         yield gateway
@@ -164,69 +173,43 @@ async def running(
         sources_stop.set()
         await _stop_sources(source_tasks, grace_s)
         intake.accepting = False
-        await runner.cleanup()
+        await listener.stop()
         stop.set()
         await _stop_delivery(delivery_task, grace_s)
         await worker.route.close()
-        if admin_runner is not None:
-            await admin_runner.cleanup()
+        if admin_listener is not None:
+            await admin_listener.stop()
         if sealing is not None:
             await sealing
         await _close_store(store, worker.owner, clock)
         log.info("gateway_stopped")
 
 
-async def _intake_validator(
-    config: GatewayConfig, store: AnyStore, tables: MappingTables
-) -> Callable[[Record], None]:
-    """The intake check: the mapping tables and the contract, preceded by the latest synced
-    national catalogue if there is one (issue 16): unknown codes are quarantined with
-    suggestions; a store never synced changes nothing."""
-    catalogue = await current_snapshot(store) if config.catalogue.check_at_intake else None
-    return with_catalogue(portal_validator(tables), tables, catalogue)
-
-
-async def _daily_catalogue(
+def _intake(
     config: GatewayConfig,
     store: AnyStore,
     worker: DeliveryWorker,
-    intake: Intake,
-    stop: asyncio.Event,
-) -> None:
-    """``catalogue.daily_sync``: sync the national catalogue once a day over the running
-    route; a new version is checked at intake at once (:mod:`gateway.catalogue.daily`)."""
-    if not config.catalogue.daily_sync:
-        return
-    try:
-        agency = calling_agency(config, "")
-    except ConfigError as exc:
-        log.error("catalogue_daily_sync_off", problems=[str(p) for p in exc.problems])
-        return
-    limiter = RateLimit(config.catalogue.rate_per_s, time.monotonic)
-
-    def router() -> RouterRoute:
-        route = worker.route
-        if not isinstance(route, RouterRoute):  # pragma: no cover - the daemon builds one
-            raise GatewayError("the delivery route cannot ask the portal's sharing services")
-        return route
-
-    async def run() -> SyncReport:
-        return await sync_catalogue(
-            router(), store, agency=agency, clock=time.time, limiter=limiter,
-            max_details=config.catalogue.max_details,
-        )  # fmt: skip
-
-    async def on_stored() -> None:
-        intake.use(validate=await _intake_validator(config, store, router().tables))
-
-    first = config.catalogue.daily_first_after_s
-    daily = asyncio.ensure_future(
-        sync_daily(run, on_stored, wait=waiting_on(stop), first_after_s=first)
+    sources: Mapping[str, IntakeSource],
+    clock: Callable[[], float],
+    validate: Validate,
+    tables: MappingTables,
+) -> Intake:
+    """Intake with its backpressure, the portal's checks (mapping tables, contracts) and the
+    input rules; every commit wakes the delivery worker."""
+    disk = config.store.path.parent if config.store.engine == "sqlite" else None
+    busy = Backpressure(store, config.intake, disk, clock)
+    return Intake(
+        store,
+        sources,
+        config.intake,
+        on_commit=worker.wake,
+        clock=clock,
+        validate=validate,
+        prepare=tables.map_raw_status,
+        busy=busy.reason,
+        rules=record_rules(config.input),
+        max_depth=config.input.max_json_depth,
     )
-    await stop.wait()
-    daily.cancel()  # a sync cut short keeps the details it fetched: the next one resumes
-    with contextlib.suppress(asyncio.CancelledError):
-        await daily
 
 
 async def _close_store(store: AnyStore, owner: str, clock: Callable[[], float]) -> None:
@@ -237,6 +220,8 @@ async def _close_store(store: AnyStore, owner: str, clock: Callable[[], float]) 
         if released:
             log.info("leases_released", records=released, owner=owner)
         await store.seal_audit(clock())  # no entry of this run stays unsigned
+    except StoreLostError:
+        pass  # the file is gone or replaced (logged once as store_file_lost): nothing to seal
     finally:
         await store.close()
 
@@ -249,6 +234,14 @@ async def _stop_delivery(task: asyncio.Task[None] | None, grace_s: float) -> Non
         await asyncio.wait_for(task, grace_s)
     except TimeoutError:
         log.warning("delivery_cut_at_grace_period", grace_s=grace_s)
+
+
+def _store_present(config: GatewayConfig, *, new_store: bool) -> dict[str, Any] | None:
+    """SQLite: refuse to create a missing database where a store existed (see
+    :func:`~gateway.store.sqlite.presence.check_present`); what showed it, if allowed."""
+    if config.store.engine != "sqlite":
+        return None
+    return check_present(config.store.path, config.audit.archive_dir, new_store=new_store)
 
 
 async def _stop_sources(tasks: list[asyncio.Task[None]], grace_s: float) -> None:
@@ -266,8 +259,13 @@ async def _start_audit(
     config: GatewayConfig,
     stop: asyncio.Event,
     clock: Callable[[], float],
+    replaced: dict[str, Any] | None = None,
 ) -> asyncio.Future[Any]:
-    """Audit the configuration this run starts with; seal and archive in the background."""
+    """Audit the configuration this run starts with (and a store begun anew in place of
+    one that existed: what showed it); seal and archive in the background."""
+    if replaced is not None:
+        log.warning("store_started_new", path=str(config.store.path), **replaced)
+        await store.audit_system("store_started_new", replaced, now=clock())
     await store.audit_system(
         "config_loaded",
         {
@@ -323,23 +321,35 @@ def _operators(
         metrics=metrics,
         open_audit=lambda: open_audit_repository(current[0].store),
         schema_current=lambda: schema_current(store),
-        indicators=lambda: month_indicators(store, clock),
+        indicators=lambda: month_indicators(store, clock, current[0]),
+        histories=lambda: histories(store),
         clock=clock,
     )
 
 
+ADMIN_MAX_CONNECTIONS = 32
+"""Operators are few: the admin listener keeps few connections (and the intake's head and
+body deadlines), so a flood of it cannot take descriptors from intake."""
+
+
 async def _start_admin(
     config: GatewayConfig, deps: AdminDeps
-) -> tuple[AdminApi | None, web.AppRunner | None, int | None]:
-    """The admin listener, when ``admin.enabled``."""
+) -> tuple[AdminApi | None, IntakeListener | None]:
+    """The admin listener, when ``admin.enabled``: the same guarded server as intake."""
     if not config.admin.enabled:
-        return None, None, None
+        return None, None
     app, api = admin_app(deps)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, config.admin.host, config.admin.port).start()
-    log.info("admin_started", admin=f"http://{config.admin.host}:{_bound_port(runner)}")
-    return api, runner, _bound_port(runner)
+    settings = replace(
+        config.intake,
+        host=config.admin.host,
+        port=config.admin.port,
+        max_connections=ADMIN_MAX_CONNECTIONS,
+        backlog=ADMIN_MAX_CONNECTIONS // 2,
+    )
+    listener = IntakeListener(app, settings)
+    await listener.start()
+    log.info("admin_started", admin=f"http://{config.admin.host}:{listener.port}")
+    return api, listener
 
 
 async def schema_current(store: AnyStore) -> bool:
@@ -352,20 +362,17 @@ async def schema_current(store: AnyStore) -> bool:
 
 
 async def month_indicators(
-    store: AnyStore, clock: Callable[[], float]
+    store: AnyStore, clock: Callable[[], float], config: GatewayConfig
 ) -> list[tuple[str, float | None, float | None]]:
     """The Decision 766 figures of the current month, for the metrics."""
     now = datetime.fromtimestamp(clock(), PORTAL_TZ)
     period = parse_period(now.strftime("%Y-%m"))
-    table = compute(await histories(store), period, as_of=now)
+    synced = catalogue_facts(await current_snapshot(store))  # issue 16: the portal's own facts
+    facts = merged_facts(procedure_facts(config), synced)
+    points = dict(config.indicators.points)
+    found = await histories(store)
+    table = compute(found, period, as_of=now, procedures=facts, points=points)
     return [(i.code, i.ratio if i.value is None else i.value, i.points) for i in table]
-
-
-def _bound_port(runner: web.AppRunner) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple):
-            return int(address[1])
-    raise RuntimeError("intake is not listening")  # pragma: no cover
 
 
 ADAPTER_HINT = (
@@ -395,7 +402,7 @@ async def reload(gateway: Gateway, path: Path) -> bool:
         return False
     fixed = [
         name
-        for name in ("store", "logging")
+        for name in ("store", "logging", "input")
         if getattr(config, name) != getattr(gateway.config, name)
     ]
     if (config.intake.host, config.intake.port) != (
@@ -412,7 +419,7 @@ async def reload(gateway: Gateway, path: Path) -> bool:
         return False
     gateway.intake.use(
         sources,  # a catalogue synced since the start counts from now
-        validate=await _intake_validator(config, gateway.store, route.tables),
+        validate=await intake_validator(config, gateway.store, route.tables),
         prepare=route.tables.map_raw_status,
     )
     gateway.worker.use(route, config.delivery)

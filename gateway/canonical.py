@@ -4,8 +4,14 @@ This is the form the ``canonical`` reference adapter accepts and the form the ou
 Keys are the model's English field names; a record names its kind in ``"kind"``
 (``dossier``, ``progress``, ``result``). Timestamps are ISO-8601; a timestamp without an
 offset is read as Vietnam local time (Asia/Ho_Chi_Minh). Enumerations are their DVCQG
-numbers (``"status": 4``); numeric strings are accepted too. Unknown keys are errors, so a
-vendor's typo is caught instead of silently dropped.
+numbers (``"status": 4``); strings of ASCII digits are accepted too, booleans, floats and
+other digits (``"²"``) are not. Unknown keys are errors, so a vendor's typo is caught instead
+of silently dropped.
+
+:class:`RecordRules` holds what every record must look like whichever adapter made it (the
+sources check each translated record against it): the DVCQG dossier-code pattern, a sane
+date range, no control, bidi-override or surrogate characters in text. Problems name the
+field path and the rule, never the value (it may be personal data).
 
 Pure: no I/O, no clock.
 """
@@ -14,15 +20,21 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
+import re
 import types
 import typing
+import unicodedata
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 from gateway.errors import Problem, TranslationError, code_shown, value_shape
 from gateway.model import PORTAL_TZ, Dossier, ProgressStep, Record, RecordKind, Result
+
+_ASCII_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 
 MAX_TEXT_CHARS = 10_000
 """No canonical text field may exceed this; DVCQG limits are enforced by the encoder."""
@@ -82,7 +94,7 @@ def _build(cls: type, value: Mapping[str, Any], path: str, problems: list[Proble
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in value:
         if key not in fields:
-            problems.append(Problem(f"{path}.{key}", "unknown field"))
+            problems.append(Problem(key_path(path, key), "unknown field"))
     kwargs: dict[str, Any] = {}
     for name, f in fields.items():
         fpath = f"{path}.{name}"
@@ -104,6 +116,14 @@ def _build(cls: type, value: Mapping[str, Any], path: str, problems: list[Proble
     ):
         return None
     return cls(**kwargs)
+
+
+def key_path(path: str, key: object) -> str:
+    """``$.name`` for a plain key; a hostile one (line breaks, bidi controls, any length) is
+    quoted and cut short, so it cannot forge lines in a reason file or a log."""
+    if isinstance(key, str) and key.isidentifier() and key.isascii() and len(key) <= 64:
+        return f"{path}.{key}"
+    return f"{path}[{json.dumps(str(key)[:40])}]"
 
 
 def _convert(tp: Any, value: Any, path: str, problems: list[Problem]) -> tuple[bool, Any]:
@@ -143,7 +163,7 @@ def _convert(tp: Any, value: Any, path: str, problems: list[Problem]) -> tuple[b
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return True, value
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and _ASCII_INTEGER.fullmatch(value.strip()):
             return True, int(value)
         problems.append(Problem(path, f"expected an integer, got {value_shape(value)}"))
         return False, None
@@ -161,14 +181,21 @@ def _convert(tp: Any, value: Any, path: str, problems: list[Problem]) -> tuple[b
 def _convert_enum(
     tp: type[enum.Enum], value: Any, path: str, problems: list[Problem]
 ) -> tuple[bool, Any]:
-    raw = value
-    if isinstance(value, str) and value.strip().isdigit():
-        raw = int(value)
+    """An enumeration is its DVCQG number: a JSON integer or a string of ASCII digits. Not a
+    boolean (``true`` would become 1), a float or a non-ASCII digit (``"²"``, ``"٣"``)."""
+    allowed = ", ".join(str(m.value) for m in tp)
+    if isinstance(value, str) and _ASCII_INTEGER.fullmatch(value.strip()):
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        rule = f"rule enum-number: expected an integer or ASCII digits, got {_json_type(value)}"
+        problems.append(Problem(path, rule))
+        return False, None
     try:
-        return True, tp(raw)
+        return True, tp(value)
     except ValueError:
-        allowed = ", ".join(str(m.value) for m in tp)
-        problems.append(Problem(path, f"{value_shape(value)} is not one of {allowed}"))
+        problems.append(
+            Problem(path, f"rule enum-value: {value_shape(value)} is not one of {allowed}")
+        )
         return False, None
 
 
@@ -178,8 +205,10 @@ def _convert_datetime(value: Any, path: str, problems: list[Problem]) -> tuple[b
         return False, None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
-        problems.append(Problem(path, f"{value_shape(value)} is not an ISO-8601 timestamp"))
+    except (ValueError, OverflowError):
+        problems.append(
+            Problem(path, f"rule iso-8601: {value_shape(value)} is not an ISO-8601 timestamp")
+        )
         return False, None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=PORTAL_TZ)
@@ -189,7 +218,7 @@ def _convert_datetime(value: Any, path: str, problems: list[Problem]) -> tuple[b
 def _convert_bool(value: Any, path: str, problems: list[Problem]) -> tuple[bool, Any]:
     if isinstance(value, bool):
         return True, value
-    if value in (0, 1, "0", "1"):
+    if (type(value) is int and value in (0, 1)) or value in ("0", "1"):
         return True, bool(int(value))
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return True, value.lower() == "true"
@@ -207,3 +236,109 @@ def _json_type(value: object) -> str:
         float: "a number",
         type(None): "null",
     }.get(type(value), type(value).__name__)
+
+
+# --- Rules every record must meet, whichever adapter made it -------------------------------
+
+DEFAULT_DOSSIER_CODE_PATTERN = r"[0-9A-Z]+(\.[0-9A-Z]+)*-[0-9]{6}([0-9]{2})?-[0-9]{5,7}"
+"""``MaHoSo`` as DVCQG documents it (spec §4.1): the agency's ``MaDinhDanh``, the date
+(``yyMMdd``, or ``yyyyMMdd`` on ministry portals) and a serial number:
+``000.00.00.H56-261127-00001``, ``G09.20-20260609-0092637``. The setting
+``input.dossier_code_pattern`` replaces it (the whole code must match)."""
+
+MULTILINE_FIELDS = frozenset(
+    {"summary", "other_info", "note", "return_info", "action", "content", "reception_info"}
+)
+"""Free-text fields that may hold line breaks and tabs; every other text field is one line."""
+
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_REFUSED = "\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+# Unicode category Cc is exactly U+0000-U+001F and U+007F-U+009F; Cs is U+D800-U+DFFF.
+_BAD_IN_FREE_TEXT = re.compile(f"[\u0000-\u0008{_REFUSED}]")
+_BAD_IN_LINE = re.compile(f"[\u0000-\u0008\t\n\r{_REFUSED}]")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRules:
+    """What a canonical record's values must look like before the gateway stores it.
+
+    Each broken rule is a :class:`Problem` at the field's path naming the rule
+    (``rule dossier-code-pattern``, ``rule control-character``, ``rule bidi-control``,
+    ``rule date-range``), never quoting the value: values are personal data."""
+
+    dossier_code_pattern: str = DEFAULT_DOSSIER_CODE_PATTERN
+    earliest_year: int = 1990
+    latest_year: int = 2100
+    _compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_compiled", re.compile(self.dossier_code_pattern))
+
+    def problems(self, record: Record, path: str = "$") -> list[Problem]:
+        """Every broken rule of ``record``, each at its field path."""
+        found: list[Problem] = []
+        for name in ("dossier_code", "origin_dossier_code"):
+            code = getattr(record, name, "")
+            if (code or name == "dossier_code") and not self._compiled.fullmatch(code):
+                found.append(Problem(f"{path}.{name}", "rule dossier-code-pattern: not a DVCQG "
+                                     "dossier code (input.dossier_code_pattern)"))  # fmt: skip
+        self._walk(record, path, found)
+        return found
+
+    def check(self, record: Record, path: str = "$") -> Record:
+        """``record`` itself, or a :class:`TranslationError` listing every broken rule."""
+        found = self.problems(record, path)
+        if found:
+            raise TranslationError(found)
+        return record
+
+    def _walk(self, value: object, path: str, found: list[Problem]) -> None:
+        cls: type = type(value)
+        for name in _field_names(cls):
+            item = getattr(value, name)
+            if isinstance(item, str):
+                if item.isascii() and item.isprintable():
+                    continue  # the common case, answered in C
+                reason = text_problem(item, multiline=name in MULTILINE_FIELDS)
+                if reason:
+                    found.append(Problem(f"{path}.{name}", reason))
+            elif isinstance(item, datetime):
+                if not self.earliest_year <= item.year <= self.latest_year:
+                    reason = f"rule date-range: outside the years {self.earliest_year}-"
+                    found.append(Problem(f"{path}.{name}", f"{reason}{self.latest_year}"))
+            elif isinstance(item, tuple):
+                for i, element in enumerate(item):
+                    epath = f"{path}.{name}[{i}]"
+                    if dataclasses.is_dataclass(element):
+                        self._walk(element, epath, found)
+                    elif isinstance(element, str) and (reason := text_problem(element)):
+                        found.append(Problem(epath, reason))
+            elif dataclasses.is_dataclass(item):
+                self._walk(item, f"{path}.{name}", found)
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def text_problem(text: str, *, multiline: bool = False) -> str:
+    """Why ``text`` cannot be sent to the portal, or ``""``: control characters (NUL, escape;
+    CR, LF and tab too outside free-text fields), bidirectional overrides (which make a code
+    read differently from what it is: U+202A-U+202E, U+2066-U+2069) and lone surrogates
+    (which no encoder can write). The reason names the character's code point and position,
+    never the text."""
+    found = (_BAD_IN_FREE_TEXT if multiline else _BAD_IN_LINE).search(text)
+    if found is None:
+        return ""
+    char = found.group()
+    if char in _BIDI_CONTROLS:
+        rule = "bidi-control"
+    elif unicodedata.category(char) == "Cs":
+        rule = "surrogate"
+    else:
+        rule = "control-character"
+    return f"rule {rule}: U+{ord(char):04X} at character {found.start() + 1}"
+
+
+DEFAULT_RULES = RecordRules()

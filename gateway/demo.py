@@ -103,7 +103,7 @@ def broken_records(agency: str) -> list[dict[str, Any]]:
     """Records a careless one-stop system might send: three rejected, two quarantined."""
     base = {
         "kind": "dossier",
-        "dossier_code": f"{agency}-DEMO-LOI-1",
+        "dossier_code": f"{agency}-000000-00001",
         "agency_code": agency,
         "procedure_code": "1.001193",
         "procedure_name": "Thủ tục đăng ký khai sinh",
@@ -117,10 +117,10 @@ def broken_records(agency: str) -> list[dict[str, Any]]:
         "handling_agency_name": "UBND xã",
     }
     missing_code = {k: v for k, v in base.items() if k != "dossier_code"}
-    bad_status = {**base, "dossier_code": f"{agency}-DEMO-LOI-2", "status": 11}
-    bad_date = {**base, "dossier_code": f"{agency}-DEMO-LOI-3", "received_at": "27/11/2026"}
-    no_summary = {**base, "dossier_code": f"{agency}-DEMO-LOI-4", "summary": ""}
-    no_due = {**base, "dossier_code": f"{agency}-DEMO-LOI-5", "due_at": None}
+    bad_status = {**base, "dossier_code": f"{agency}-000000-00002", "status": 11}
+    bad_date = {**base, "dossier_code": f"{agency}-000000-00003", "received_at": "27/11/2026"}
+    no_summary = {**base, "dossier_code": f"{agency}-000000-00004", "summary": ""}
+    no_due = {**base, "dossier_code": f"{agency}-000000-00005", "due_at": None}
     return [missing_code, bad_status, bad_date, no_summary, no_due]
 
 

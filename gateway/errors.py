@@ -8,6 +8,8 @@
     ├── StoreError               the local database failed: the operation did not happen
     │   ├── StoreUnavailableError    no such database, or it cannot be reached: fix
     │   │                            store.path / store.dsn or start the server
+    │   ├── StoreLostError           the SQLite file was deleted or replaced under the running
+    │   │                            daemon: it stops accepting; restore the file or restart
     │   ├── StoreConflictError       a PostgreSQL transaction crossed another and was aborted
     │   │                            whole: the store runs it again
     │   └── ArchiveBusyError         another process is archiving the audit log right now:
@@ -124,6 +126,11 @@ class StoreError(GatewayError):
 
 class StoreUnavailableError(StoreError):
     """The database does not exist or cannot be reached (commands exit with code 2)."""
+
+
+class StoreLostError(StoreError):
+    """The database file was unlinked or replaced under the running store: nothing is written
+    to it any more (intake answers 503) until the operator restores it or restarts."""
 
 
 class StoreConflictError(StoreError):

@@ -28,6 +28,9 @@ from gateway.admin.api import AdminApi, ApiError, _dead_filter, _iso
 from gateway.admin.auth import SESSION_COOKIE, SESSION_S, Role, Session, Sessions
 from gateway.audit.archive import verify_all
 from gateway.audit.keys import load_public_keys
+from gateway.indicators.f766 import parse_period
+from gateway.indicators.reading import procedure_facts
+from gateway.indicators.report import explain, sections
 from gateway.model import PORTAL_TZ
 
 Page = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -82,6 +85,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "error": ("Lỗi", "Error"),
     "filter": ("Lọc", "Filter"),
     "portal_code": ("Mã lỗi cổng", "Portal code"),
+    "indicators": ("Chỉ số 766", "Decision 766"),
+    "period": ("Kỳ (YYYY-MM, YYYY-Qn, YYYY)", "Period (YYYY-MM, YYYY-Qn, YYYY)"),
+    "show": ("Xem", "Show"),
+    "indicator": ("Chỉ tiêu", "Indicator"),
+    "points": ("Điểm", "Points"),
+    "costs": ("Hồ sơ làm mất điểm", "Dossiers that cost points"),
+    "cannot": ("Chưa tính được", "Not computed"),
+    "reason": ("Lý do", "Why"),
 }
 
 
@@ -107,6 +118,7 @@ class Console:
         app.router.add_post("/console/verify", self._signed_in(self.verify))
         app.router.add_get("/console/dossier", self._signed_in(self.dossier))
         app.router.add_get("/console/dead-letters", self._signed_in(self.dead_letters))
+        app.router.add_get("/console/indicators", self._signed_in(self.indicators))
         app.router.add_post("/console/dead-letters/replay", self._signed_in(self.replay))
 
     async def _root(self, request: web.Request) -> web.Response:
@@ -395,6 +407,74 @@ class Console:
         body = f"<p class=ok id=replayed>{t('replayed', lang)}: {len(replayed)}</p>"
         return self._page(request, t("replay", lang), body)
 
+    async def indicators(self, request: web.Request) -> web.Response:
+        """The Decision 766 preview of a period, and the dossiers costing points on one
+        indicator (``?explain=2.1``)."""
+        lang = _lang(request)
+        deps = self.api.deps
+        now = datetime.fromtimestamp(deps.clock(), PORTAL_TZ)
+        text = request.query.get("period", "") or now.strftime("%Y-%m")
+        try:
+            period = parse_period(text)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from exc
+        if deps.histories is None:
+            raise ApiError(503, "the indicators are not available in this process")
+        config = deps.config()
+        found = sections(
+            await deps.histories(),
+            period,
+            as_of=now,
+            procedures=procedure_facts(config),
+            points=dict(config.indicators.points),
+        )
+        section = found[0]
+        body = [
+            "<form method=get action=/console/indicators>",
+            f"<label>{t('period', lang)} <input name=period value='{_e(period.name)}'></label>",
+            f"<input type=hidden name=lang value={lang}> <button>{t('show', lang)}</button></form>",
+            f"<p id=score><b>{section.points:g}</b> / {section.max_points:g} "
+            f"({section.dossiers} hồ sơ / dossiers)</p>",
+        ]
+        rows = []
+        for i in section.indicators:
+            label = i.label_vi if lang == "vi" else i.label_en
+            ratio = "-" if i.ratio is None else f"{i.ratio:.1%}"
+            if i.code == "2.2":
+                ratio = "-" if i.value is None else f"{i.value:g} d"
+            score = "-" if i.points is None else f"{i.points:g}/{i.max_points:g}"
+            link = (
+                f"<a href='/console/indicators?period={_e(period.name)}&explain={i.code}"
+                f"&lang={lang}'>{len(i.costs)}</a>"
+                if i.costs
+                else "0"
+            )
+            rows.append(
+                [i.code, _e(label), f"{i.numerator:g}", f"{i.denominator:g}", ratio, score, link]
+            )
+        heads = [t("indicator", lang), "", "num", "den", "%", t("points", lang), t("costs", lang)]
+        body.append(_table(heads, rows, raw_columns={1, 6}, table_id="indicators"))
+        notes = [f"<li>{i.code}: {_e(n)}</li>" for i in section.indicators for n in i.incomplete]
+        if notes:
+            body.append(f"<h2>{t('cannot', lang)}</h2><ul>{''.join(notes)}</ul>")
+        code = request.query.get("explain", "")
+        if code:
+            cap = config.admin.max_list
+            try:
+                costs = explain(section, code, limit=cap)
+            except KeyError as exc:
+                raise ApiError(404, f"no indicator {code!r}") from exc
+            body.append(f"<h2>{t('costs', lang)}: {_e(code)}</h2>")
+            body.append(
+                _table(
+                    ["MaHoSo", "TTHC", t("points", lang), t("reason", lang)],
+                    [[c.dossier_code, c.procedure_code, f"{c.points:.3f}", c.why] for c in costs],
+                    empty=t("none", lang),
+                    table_id="costs",
+                )
+            )
+        return self._page(request, t("indicators", lang), "\n".join(body))
+
     # -- rendering -------------------------------------------------------------------------------
 
     def _form(
@@ -434,6 +514,7 @@ class Console:
                 f"<nav><a href=/console?lang={lang}>{t('overview', lang)}</a> "
                 f"<a href=/console/dossier?lang={lang}>{t('dossier', lang)}</a> "
                 f"<a href=/console/dead-letters?lang={lang}>{t('dead', lang)}</a> "
+                f"<a href=/console/indicators?lang={lang}>{t('indicators', lang)}</a> "
                 f"<a href='?lang={other}'>{other.upper()}</a> "
                 f"<span>{_e(session.principal.name)} ({session.principal.role.name.lower()})</span>"
                 + self._form(request, "/console/logout", t("signout", lang))

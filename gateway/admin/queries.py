@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from gateway.admin.metrics import StoreFigures
 from gateway.store.contract import State
+from gateway.store.outcomes import STEP_BLOCKED_SQL
 
 
 class Queryable(Protocol):
@@ -31,7 +32,8 @@ class AgencyRow:
     leased: int
     dead: int
     blocked: int
-    """Queued records of dossiers that have a dead-lettered record (they cannot go first)."""
+    """Queued records that cannot go until an operator acts (the store's rule,
+    :data:`gateway.store.outcomes.STEP_BLOCKED_SQL`)."""
     oldest_waiting_at: float | None
     next_attempt_at: float | None
 
@@ -90,9 +92,9 @@ class Reader:
             "GROUP BY agency_code, state"
         )
         blocked = await self.rows(
-            "SELECT q.agency_code, COUNT(*) FROM records q WHERE q.state = 'queued' AND EXISTS "
-            "(SELECT 1 FROM records d WHERE d.dossier_code = q.dossier_code AND d.state = 'dead') "
-            "GROUP BY q.agency_code"
+            "SELECT r.agency_code, COUNT(*) FROM records r "  # noqa: S608 - constants only
+            "LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code "
+            f"WHERE r.state = 'queued' AND {STEP_BLOCKED_SQL} GROUP BY r.agency_code"
         )
         blocked_by = {str(a): int(n) for a, n in blocked}
         found: dict[str, dict[str, Any]] = {}
@@ -151,12 +153,17 @@ def _least(a: float | None, b: object) -> float | None:
 
 
 def _waiting_on(record: dict[str, Any], earlier: list[dict[str, Any]], now: float) -> str:
-    """Why a queued record has not gone yet, in the operator's words."""
+    """Why a queued record has not gone yet, in the operator's words (the store's rules: a
+    step waits for its dossier's snapshot and earlier steps; with no snapshot queued or in
+    flight and one dead or quarantined, it is blocked until an operator acts)."""
     if record["state"] != "queued":
         return ""
-    dead = [r for r in earlier if r["state"] == "dead"]
-    if dead:
-        return f"blocked behind dead-lettered record {dead[-1]['id']} ({dead[-1]['kind']})"
+    snapshots = [r for r in earlier if r["kind"] == "dossier"]
+    waiting = [r for r in snapshots if r["state"] in ("queued", "leased")]
+    stuck = [r for r in snapshots if r["state"] in ("dead", "quarantined")]
+    if record["kind"] == "progress" and stuck and not waiting:
+        last = stuck[-1]
+        return f"blocked behind {last['state']} snapshot {last['id']}: replay it or send a newer"
     ahead = [r for r in earlier if r["state"] in ("queued", "leased")]
     if ahead:
         first = ahead[0]

@@ -29,6 +29,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=10.0,
         help="how long SIGTERM waits for in-flight deliveries (default 10)",
     )
+    run.add_argument(
+        "--new-store",
+        action="store_true",
+        help="create a new SQLite store even though an anchor or audit archives show one "
+        "existed at store.path (audited as store_started_new)",
+    )
     run.set_defaults(func=_cmd_run)
 
     check = sub.add_parser("check-config", help="check a configuration file, list every error")
@@ -115,7 +121,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         notifier = Notifier()
-        async with running(config, grace_s=args.grace_s) as gateway:
+        async with running(config, grace_s=args.grace_s, new_store=args.new_store) as gateway:
             reloads: set[asyncio.Task[bool]] = set()
 
             def on_hup() -> None:

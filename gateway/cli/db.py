@@ -28,7 +28,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     config = load_config(args.config)
 
     async def run() -> str:
-        store = await open_store(config.store, now=time.time(), operator=True)
+        store = await open_store(config.store, now=time.time(), operator=True, migrate=True)
         try:
             if isinstance(store, PostgresStore):
                 rows = await store.query("SELECT MAX(version) FROM schema_migrations")

@@ -2,7 +2,9 @@
 
 They run next to a live daemon (SQLite: as a second writer without the process lock;
 PostgreSQL: as one more client). A replay and a payload read (``dlq show --payload``) are
-audited with who asked (:mod:`gateway.cli.operator`).
+audited with who asked (:mod:`gateway.cli.operator`). Records *blocked* behind a
+dead-lettered or quarantined snapshot (they cannot go until an operator acts) are shown by
+``status`` and ``dlq list`` with the record that blocks them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from gateway.cli.operator import add_by, operator_policy, who
 from gateway.cli.options import add_config
 from gateway.config.loading import load_config
 from gateway.model import PORTAL_TZ
-from gateway.store.contract import DeadFilter, DeadLetter
+from gateway.store.contract import BlockedDossier, DeadFilter, DeadLetter
 from gateway.store.engines import AnyStore, open_store
 from gateway.store.postgres.store import PostgresStore
 
@@ -31,10 +33,12 @@ MAX_DRY_RUN = 100_000
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = sub.add_parser(
-        "status", help="records per state, oldest waiting record, what waits per agency"
+        "status", help="records per state, blocked records, ages, what waits per agency"
     )
     add_config(status)
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument(
+        "--json", action="store_true", help="one JSON object, with per-dossier blocks"
+    )
     status.set_defaults(func=_cmd_status)
 
     dlq = sub.add_parser("dlq", help="the dead-letter list")
@@ -113,12 +117,20 @@ def _when(epoch: float) -> str:
 def _cmd_status(args: argparse.Namespace) -> int:
     config = load_config(args.config)
 
-    async def work(store: AnyStore) -> tuple[StoreFigures, list[AgencyRow], float | None]:
+    async def work(
+        store: AnyStore,
+    ) -> tuple[StoreFigures, list[AgencyRow], list[BlockedDossier], float | None]:
         reader = Reader(store, numbered=isinstance(store, PostgresStore))
-        return await reader.figures(), await reader.agencies(), await store.next_due()
+        return (
+            await reader.figures(),
+            await reader.agencies(),
+            await store.blocked(limit=100_000),
+            await store.next_due(),
+        )
 
-    figures, agencies, due = _with_store(args, work)
+    figures, agencies, blocked, due = _with_store(args, work)
     now = time.time()
+    held = sum(b.records for b in blocked)
     rows = [
         {
             "agency": a.agency_code,
@@ -135,21 +147,29 @@ def _cmd_status(args: argparse.Namespace) -> int:
         for a in agencies
     ]
     if args.json:
-        answer = {
+        document = {
             "states": figures.states,
+            "blocked": held,
+            "blocked_dossiers": [_blocked_json(b) for b in blocked],
             "oldest_queued_age_s": figures.oldest_queued_s,
-            "next_attempt_at": None if due is None else _when(due),
+            "next_attempt_due": None if due is None else _when(max(due, now)),
             "agencies": rows,
         }
-        print(json.dumps(answer, ensure_ascii=False, indent=2))
+        print(json.dumps(document, ensure_ascii=False, indent=2))
         return 0
     for state, n in figures.states.items():
         print(f"{state:<12}{n:>10}")
+    if held:
+        print(
+            f"{'blocked':<12}{held:>10}  queued behind a dead or quarantined snapshot of "
+            f"{len(blocked)} dossier(s): see dlq list"
+        )
     if figures.oldest_queued_s is not None:
         print(f"oldest queued record waits for {_age(figures.oldest_queued_s)}")
     if due is not None:
-        when = "now (it waits on an earlier record)" if due <= now else _when(due)
-        print(f"next attempt due {when}")
+        # A due time in the past belongs to a record waiting for another one of its
+        # dossier (in flight, or an earlier step): it goes as soon as that one is done.
+        print(f"next attempt due {'now' if due <= now else _when(due)}")
     if rows:
         print()
         print(
@@ -174,6 +194,18 @@ def _age(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _blocked_json(b: BlockedDossier) -> dict[str, object]:
+    return {
+        "dossier_code": b.dossier_code,
+        "records": b.records,
+        "first_record_id": b.first_record_id,
+        "blocked_by": b.blocked_by,
+        "blocker_state": b.blocker_state,
+        "portal_code": b.portal_code,
+        "error": b.error,
+    }
+
+
 def _line(d: DeadLetter) -> str:
     error = d.error.replace("\n", " ")[:120]
     code = d.portal_code or "-"
@@ -184,10 +216,27 @@ def _line(d: DeadLetter) -> str:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     where = _where(args)
-    letters = _with_store(args, lambda s: s.dead_letters(where, limit=args.limit))
+
+    async def work(store: AnyStore) -> tuple[list[DeadLetter], list[BlockedDossier]]:
+        return await store.dead_letters(where, limit=args.limit), await store.blocked()
+
+    letters, blocked = _with_store(args, work)
+    behind = {b.blocked_by: b for b in blocked}
     for letter in letters:
-        print(_line(letter))
+        line = _line(letter)
+        if letter.record_id in behind:
+            line += f"  [blocks {behind[letter.record_id].records} queued record(s)]"
+        print(line)
     print(f"{len(letters)} dead letter(s)")
+    shown = [b for b in blocked if not where.dossier_code or b.dossier_code == where.dossier_code]
+    if shown:
+        print(f"{sum(b.records for b in shown)} record(s) blocked (replay the record that blocks")
+        print("them, or a newer snapshot of the dossier releases them):")
+        for b in shown:
+            print(
+                f"  {b.dossier_code}  {b.records} record(s) from {b.first_record_id}, "
+                f"behind {b.blocker_state} record {b.blocked_by}"
+            )
     return 0
 
 
@@ -195,15 +244,15 @@ def _cmd_show(args: argparse.Namespace) -> int:
     where = DeadFilter(record_ids=(args.record_id,), include_quarantined=True)
     by = who(args.by) if args.payload else ""
 
-    async def work(store: AnyStore) -> list[DeadLetter]:
+    async def work(store: AnyStore) -> tuple[list[DeadLetter], list[BlockedDossier]]:
         found = await store.dead_letters(where, limit=1)
         if found and args.payload:  # audited before the personal data is printed
             letter = found[0]
             detail = {"by": by, "record_id": letter.record_id, "dossier_code": letter.dossier_code}
             await store.audit_system("payload_read", detail, now=time.time())
-        return found
+        return found, await store.blocked()
 
-    letters = _with_store(args, work)
+    letters, blocked = _with_store(args, work)
     if not letters:
         print(f"record {args.record_id} is not dead-lettered or quarantined")
         return 1
@@ -213,6 +262,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
     print(f"attempts     {d.attempts}, last at {_when(d.updated_at)}")
     print(f"portal code  {d.portal_code or '-'}")
     print(f"error        {d.error}")
+    for b in blocked:
+        if b.blocked_by == d.record_id:
+            first = b.first_record_id
+            print(f"blocks       {b.records} queued record(s) of its dossier, from {first}")
     if args.payload:
         print(json.dumps(json.loads(d.payload), ensure_ascii=False, indent=2))
     return 0

@@ -13,20 +13,14 @@ import asyncio
 import json
 import time
 from datetime import datetime
-from pathlib import Path
 
 from gateway.catalogue.snapshot import Snapshot
 from gateway.catalogue.sync import current_snapshot
 from gateway.cli.options import add_config
 from gateway.config.loading import load_config
 from gateway.config.schema import GatewayConfig
-from gateway.indicators.f766 import LABELS, DossierHistory, ProcedureFacts, parse_period
-from gateway.indicators.reading import (
-    catalogue_facts,
-    histories,
-    load_procedures,
-    merged_facts,
-)
+from gateway.indicators.f766 import LABELS, DossierHistory, parse_period
+from gateway.indicators.reading import catalogue_facts, histories, merged_facts, procedure_facts
 from gateway.indicators.report import (
     Section,
     as_json,
@@ -77,7 +71,7 @@ def _cmd_indicators(args: argparse.Namespace) -> int:
         as_of = parsed if parsed.tzinfo else parsed.replace(tzinfo=PORTAL_TZ)
     config = load_config(args.config)
     found_histories, synced = asyncio.run(_read(config))
-    facts = merged_facts(_facts(config), catalogue_facts(synced))
+    facts = merged_facts(procedure_facts(config), catalogue_facts(synced))
     found = sections(
         found_histories,
         period,
@@ -133,12 +127,6 @@ def _explain(args: argparse.Namespace, found: list[Section]) -> int:
         print(f"{cost.points:>8.4f}  {cost.dossier_code:<30} {cost.procedure_code:<12} {cost.why}")
     print(f"{len(rows)} dossier(s)")
     return 0
-
-
-def _facts(config: GatewayConfig) -> dict[str, ProcedureFacts]:
-    if not config.indicators.procedures:
-        return {}
-    return load_procedures(Path(config.indicators.procedures))
 
 
 async def _read(config: GatewayConfig) -> tuple[list[DossierHistory], Snapshot | None]:

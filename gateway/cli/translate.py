@@ -1,7 +1,8 @@
 """``dvc-gateway translate``: print exactly what would be sent for some input records.
 
 A dry run for vendors checking their mapping: each input record goes through the adapter,
-the mapping tables, the encoder and the contract check, and the wire message (method, URL,
+the input rules, the mapping tables, the encoder and the contract check (the input file is
+read by the strict JSON reader intake uses), and the wire message (method, URL,
 headers, body) of the route it would take is printed, or the reason it would be rejected
 or quarantined. Nothing is stored and nothing is sent. Placeholders stand for what only
 exists at send time: ``<session>`` (from the portal login), ``<token>`` (from the LGSP) and
@@ -49,7 +50,10 @@ from gateway.model import Dossier, ProgressStep, Record, Result, apply_result
 from gateway.routes.lgsp import access_token_header
 from gateway.routes.xroad_rest import forward_headers, forward_url
 from gateway.routes.xroad_soap import NO_SESSION, build_envelope
+from gateway.sources import strict_json
+from gateway.sources.configured import record_rules
 from gateway.sources.file_formats import FileFormatError, parse_records
+from gateway.sources.strict_json import StrictJsonError
 
 MAX_INPUT_BYTES = 50 * 1024 * 1024
 SESSION = "<session>"
@@ -91,7 +95,10 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     adapter = _adapter(config, args.adapter, args.source)
     try:
         records = _records(config, args.source, args.input, raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, FileFormatError) as exc:
+    except StrictJsonError as exc:
+        print(f"error: {args.input} is refused as intake would refuse it: {exc}", file=sys.stderr)
+        return 2
+    except (UnicodeDecodeError, FileFormatError) as exc:
         print(f"error: {args.input} cannot be read: {exc}", file=sys.stderr)
         return 2
     ok = True
@@ -134,7 +141,7 @@ def _records(config: GatewayConfig, source: str | None, path: Path, raw: bytes) 
         return parse_records(raw, fmt, max_records=drop.max_records_per_file,
                              csv_delimiter=drop.csv_delimiter, csv_encoding=drop.csv_encoding,
                              xml_record_tag=drop.xml_record_tag)  # fmt: skip
-    document = json.loads(raw.decode("utf-8"))
+    document = strict_json.loads(raw, max_depth=config.input.max_json_depth)
     return document if isinstance(document, list) else [document]
 
 
@@ -147,13 +154,14 @@ def translate(
     explained: bool = False,
 ) -> Iterator[tuple[str, bool]]:
     """``(text, would be sent)`` for every input record, in order."""
+    rules = record_rules(config.input)
     tables = load_tables(config.routes.mappings)
     snapshots: dict[str, Dossier] = {}
     for index, raw in enumerate(raws):
         title = f"# record {index}"
         try:
             prepared = tables.map_raw_status(raw)
-            record = tables.apply(adapter.translate(prepared))
+            record = tables.apply(rules.check(adapter.translate(prepared)))
             chosen = route or _route_name(config, record.agency_code)
             derived = isinstance(record, Dossier) and bool(record.origin_dossier_code)
             if derived and not config.routes.sync_derived_dossiers:

@@ -9,6 +9,7 @@
   use.
 - :mod:`~gateway.config.mappings`: loads the code-mapping CSV files the configuration names.
 
-May import: errors, the audit's masking defaults, the encoders' mapping tables. Nothing that
+May import: errors, the audit's masking defaults, the canonical form's default rules, the
+encoders' mapping tables. Nothing that
 runs: no store, delivery, routes or sources.
 """

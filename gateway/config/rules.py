@@ -14,6 +14,7 @@ from gateway.config.schema import (
     AuditConfig,
     FileDropConfig,
     GatewayConfig,
+    InputConfig,
     RoutesConfig,
     SqlPollConfig,
 )
@@ -62,6 +63,7 @@ def check_values(config: GatewayConfig, problems: list[Problem]) -> None:
     _check_routes(config.routes, problems)
     _check_audit(config.audit, problems)
     _check_admin(config.admin, problems)
+    _check_input(config.input, problems)
     intake = config.intake
     if not 0 <= intake.port <= 65535:
         problems.append(Problem("intake.port", "must be a TCP port (0-65535)"))
@@ -69,6 +71,12 @@ def check_values(config: GatewayConfig, problems: list[Problem]) -> None:
         problems.append(
             Problem("intake", "max_body_bytes >= 1024 and max_records_per_request >= 1")
         )
+    for key in ("max_connections", "backlog"):
+        if getattr(intake, key) < 1:
+            problems.append(Problem(f"intake.{key}", "must be at least 1"))
+    for key in ("header_timeout_s", "body_timeout_s"):
+        if not getattr(intake, key) > 0:
+            problems.append(Problem(f"intake.{key}", "must be more than 0"))
     if not intake.sources and not (config.sources.sql_poll or config.sources.file_drop):
         problems.append(Problem("intake.sources", "at least one source is needed"))
     for name in intake.sources:
@@ -202,3 +210,16 @@ def _check_admin(admin: AdminConfig, problems: list[Problem]) -> None:
         problems.append(Problem("admin.port", "must be 0-65535"))
     if admin.max_list < 1 or admin.replay_confirm_above < 0:
         problems.append(Problem("admin", "max_list must be >= 1 and replay_confirm_above >= 0"))
+
+
+def _check_input(rules: InputConfig, problems: list[Problem]) -> None:
+    try:
+        re.compile(rules.dossier_code_pattern)
+    except re.error as exc:
+        problems.append(Problem("input.dossier_code_pattern", f"not a regular expression: {exc}"))
+    if not 2 <= rules.earliest_year <= rules.latest_year <= 9998:
+        reason = "need 2 <= earliest_year <= latest_year <= 9998 (a date at the year limits "
+        reason += "cannot be converted to the portal's time zone)"
+        problems.append(Problem("input", reason))
+    if not 4 <= rules.max_json_depth <= 1000:
+        problems.append(Problem("input.max_json_depth", "must be between 4 and 1000"))

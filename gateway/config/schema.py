@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gateway.audit.masking import DEFAULT_PERSONAL_FIELDS
+from gateway.canonical import DEFAULT_DOSSIER_CODE_PATTERN
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,17 @@ class IntakeConfig:
     busy_retry_after_s: int = 30
     language: Literal["vi", "en"] = "en"
     """The language of rejection and quarantine reasons in receipts (the audit has both)."""
+    max_connections: int = 256
+    """Open intake connections at most (and at most half the process's descriptor limit);
+    at the cap the oldest connection still waiting for a request head is closed, or the new
+    one is answered 503."""
+    header_timeout_s: float = 10.0
+    """A request line and headers must arrive within this (from the connection's opening
+    or its previous answer: also the keep-alive idle time); later: closed (408)."""
+    body_timeout_s: float = 60.0
+    """The whole body must arrive within this of the request head; later: 408, closed."""
+    backlog: int = 128
+    """Connections the kernel queues before intake accepts them."""
     sources: Mapping[str, SourceConfig] = field(
         default_factory=lambda: {"canonical": SourceConfig(adapter="canonical")}
     )
@@ -344,6 +356,17 @@ class CatalogueConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class InputConfig:
+    """``input``: what every incoming record must look like, whichever source it came from
+    (intake, SQL polling, file drop); see :class:`gateway.canonical.RecordRules`."""
+
+    dossier_code_pattern: str = DEFAULT_DOSSIER_CODE_PATTERN
+    earliest_year: int = 1990
+    latest_year: int = 2100
+    max_json_depth: int = 64
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     """The whole configuration."""
 
@@ -358,3 +381,4 @@ class GatewayConfig:
     indicators: IndicatorsConfig = field(default_factory=IndicatorsConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     catalogue: CatalogueConfig = field(default_factory=CatalogueConfig)
+    input: InputConfig = field(default_factory=InputConfig)

@@ -22,6 +22,7 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 
 import contracts
+from gateway.canonical import key_path
 from gateway.errors import Problem, TranslationError
 from gateway.model import Record
 
@@ -79,8 +80,11 @@ def check_schema(raw: object) -> None:
 
 
 def json_path(parts: Any) -> str:
-    """``$.fees[0].amount_vnd`` from a jsonschema error path."""
-    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+    """``$.fees[0].amount_vnd`` from a jsonschema error path (a hostile key quoted)."""
+    path = "$"
+    for part in parts:
+        path = f"{path}[{part}]" if isinstance(part, int) else key_path(path, part)
+    return path
 
 
 def problems_of(error: ValidationError) -> list[Problem]:
@@ -97,13 +101,13 @@ def problems_of(error: ValidationError) -> list[Problem]:
     if rule == "required" and isinstance(instance, dict):
         missing = [n for n in value if n not in instance]
         return [
-            Problem(f"{path}.{n}", f"required field is missing (schema rule {where})", rule)
+            Problem(key_path(path, n), f"required field is missing (schema rule {where})", rule)
             for n in missing
         ]
     if rule == "additionalProperties" and isinstance(instance, dict):
         known = schema.get("properties", {})
         return [
-            Problem(f"{path}.{key}", f"unknown field (schema rule {where})", rule)
+            Problem(key_path(path, key), f"unknown field (schema rule {where})", rule)
             for key in instance
             if key not in known
         ]

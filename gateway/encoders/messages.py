@@ -39,11 +39,12 @@ CATALOGUE: dict[str, Message] = {
         "sai kiểu dữ liệu: cần {expected}, nhận được {got}",
     ),
     "enum": Message(
-        r"(?P<value>'[^']*' |-?[0-9]+ )?is not one of (?P<allowed>[^;()]+?)(?=$|;| \()",
+        r"(?:rule enum-value: )?(?P<value>'[^']*' |-?[0-9]+ )?(?:is )?not one of "
+        r"(?P<allowed>[^;()]+?)(?=$|;| \()",
         "giá trị không thuộc danh mục cho phép ({allowed})",
     ),
     "timestamp": Message(
-        r"(?P<value>'[^']*' )?is not an ISO-8601 timestamp",
+        r"(?:rule iso-8601: )?(?P<value>'[^']*' )?(?:is )?not an ISO-8601 timestamp",
         "không phải thời điểm ISO-8601 (ví dụ 2026-11-27T08:15:00+07:00)",
     ),
     "integer": Message(r"is not an integer", "không phải số nguyên"),

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from gateway.canonical import record_from_json
 from gateway.catalogue.snapshot import Snapshot
+from gateway.config.schema import GatewayConfig
 from gateway.errors import ConfigError, Problem, TranslationError
 from gateway.indicators.f766 import DossierHistory, ProcedureFacts
 from gateway.model import PORTAL_TZ, Dossier, ProgressStep
@@ -146,6 +147,13 @@ def _yes_no(text: str) -> bool | None:
     if value in ("no", "không", "0", "false"):
         return False
     raise ValueError(f"{text!r}: expected yes, no or empty")
+
+
+def procedure_facts(config: GatewayConfig) -> dict[str, ProcedureFacts]:
+    """The catalogue facts the configuration names (``indicators.procedures``), or none."""
+    if not config.indicators.procedures:
+        return {}
+    return load_procedures(Path(config.indicators.procedures))
 
 
 def catalogue_facts(catalogue: Snapshot | None) -> dict[str, ProcedureFacts]:

@@ -39,6 +39,7 @@ from gateway.errors import (
     SessionExpiredError,
 )
 from gateway.model import Dossier, ProgressStep
+from gateway.routes import http
 from gateway.routes.contract import Sent
 
 log = structlog.get_logger("gateway.routes.dvcqg_rest")
@@ -250,14 +251,19 @@ class DvcqgRestRoute:
             headers = {"Content-Type": "application/json; charset=utf-8"}
             headers.update(await self._auth_headers())
             try:
-                async with self._http.post(self._url(path), data=data, headers=headers) as response:
-                    raw = await response.content.read(self._config.max_response_bytes + 1)
-                    if attempt == 1 and self._refused_auth(response.status, response.headers):
-                        log.info("gateway_token_expired", route=self.name)
-                        continue
-                    return self._classify(response.status, response.headers, raw)
+                answer = await http.post(
+                    self._http,
+                    self._url(path),
+                    data=data,
+                    headers=headers,
+                    max_bytes=self._config.max_response_bytes,
+                )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise RetryableDeliveryError(f"portal unreachable: {exc!r}") from exc
+            if attempt == 1 and self._refused_auth(answer.status, answer.headers):
+                log.info("gateway_token_expired", route=self.name)
+                continue
+            return self._classify(answer.status, answer.headers, answer.body)
         raise SessionExpiredError("the gateway in front of the portal refused a fresh token")
 
 

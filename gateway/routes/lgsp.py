@@ -29,6 +29,7 @@ import structlog
 
 from gateway.config.schema import LgspConfig, PortalConfig
 from gateway.errors import RetryableDeliveryError
+from gateway.routes import http
 from gateway.routes.dvcqg_rest import DvcqgRestRoute
 
 log = structlog.get_logger("gateway.routes.lgsp")
@@ -103,12 +104,17 @@ class LgspRoute(DvcqgRestRoute):
             headers["lgspaccesstoken"] = access_token_header(self._lgsp)
         form = {"grant_type": "client_credentials"}
         try:
-            async with self._http.post(url, data=form, headers=headers) as response:
-                raw = await response.content.read(MAX_TOKEN_ANSWER_BYTES + 1)
-                status = response.status
+            answer = await http.post(
+                self._http,
+                url,
+                data=form,
+                headers=headers,
+                max_bytes=MAX_TOKEN_ANSWER_BYTES,
+                peer="LGSP token endpoint",
+            )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RetryableDeliveryError(f"LGSP token endpoint unreachable: {exc!r}") from exc
-        return parse_token_answer(status, raw, self._lgsp.token_ttl_s)
+        return parse_token_answer(answer.status, answer.body, self._lgsp.token_ttl_s)
 
 
 def parse_token_answer(status: int, raw: bytes, default_ttl_s: float) -> tuple[str, float]:

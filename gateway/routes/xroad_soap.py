@@ -31,6 +31,7 @@ from gateway.encoders.dvcqg_json import PERSONAL_FIELDS, encode_dossier, encode_
 from gateway.encoders.wsdl import SoapCodec, SoapFault, codec
 from gateway.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from gateway.model import Dossier, ProgressStep
+from gateway.routes import http
 from gateway.routes.contract import Sent
 from gateway.routes.dvcqg_rest import parse_error_code
 from gateway.routes.xroad_faults import fault_error
@@ -156,19 +157,25 @@ class XRoadSoapRoute:
         personal = PERSONAL_FIELDS | xroad_soap.PERSONAL_HEADERS  # masked in the audit log
         note_request(f"soap {body['service']} {message_id}", raw, personal)
         try:
-            async with self._http.post(url, data=raw, headers=headers) as response:
-                answer = await response.content.read(self._config.max_response_bytes + 1)
-                return classify_soap(
-                    response.status,
-                    response.headers.get("Content-Type", ""),
-                    answer,
-                    codec=self._codec,
-                    operation=str(body["service"]),
-                    message_id=message_id,
-                    max_bytes=self._config.max_response_bytes,
-                )
+            answer = await http.post(
+                self._http,
+                url,
+                data=raw,
+                headers=headers,
+                max_bytes=self._config.max_response_bytes,
+                peer="security server",
+            )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RetryableDeliveryError(f"security server unreachable: {exc!r}") from exc
+        return classify_soap(
+            answer.status,
+            answer.headers.get("Content-Type", ""),
+            answer.body,
+            codec=self._codec,
+            operation=str(body["service"]),
+            message_id=message_id,
+            max_bytes=self._config.max_response_bytes,
+        )
 
 
 def build_envelope(

@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 
 from adapters import registry
-from gateway.config.schema import GatewayConfig
+from gateway.canonical import RecordRules
+from gateway.config.schema import GatewayConfig, InputConfig
 from gateway.errors import ConfigError, Problem
 from gateway.sources.file_drop import FileDropSource
 from gateway.sources.intake import validate_for_portal
@@ -29,17 +30,34 @@ def build_pull_sources(
     """One loop per configured pulling source (raises ConfigError naming the source).
     ``validate`` is the same check intake uses (mapping tables and contracts)."""
     loops: dict[str, PullLoop] = {}
+    rules = record_rules(config.input)
     for name, sql in config.sources.sql_poll.items():
         path = f"sources.sql_poll.{name}"
         adapter = registry.create(sql.adapter, sql.options, path)
         db = open_vendor_db(sql, path)
-        source = SqlPollSource(name, sql, adapter, store, db, validate=validate, clock=clock)
+        source = SqlPollSource(
+            name, sql, adapter, store, db, validate=validate, clock=clock, rules=rules
+        )
         loops[name] = PullLoop(source, sql.interval_s, on_commit=on_commit)
     for name, drop in config.sources.file_drop.items():
         adapter = registry.create(drop.adapter, drop.options, f"sources.file_drop.{name}")
-        folder = FileDropSource(name, drop, adapter, store, validate=validate, clock=clock)
+        folder = FileDropSource(
+            name,
+            drop,
+            adapter,
+            store,
+            validate=validate,
+            clock=clock,
+            rules=rules,
+            max_json_depth=config.input.max_json_depth,
+        )
         loops[name] = PullLoop(folder, drop.interval_s, on_commit=on_commit)
     return loops
+
+
+def record_rules(config: InputConfig) -> RecordRules:
+    """The rules every source checks its records against (``input``)."""
+    return RecordRules(config.dossier_code_pattern, config.earliest_year, config.latest_year)
 
 
 def check_pull_sources(config: GatewayConfig) -> list[str]:

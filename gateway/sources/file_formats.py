@@ -10,6 +10,10 @@
   Parsed with expat, and a document with a DTD (``<!DOCTYPE``), and so any entity
   declaration, is refused: no entity expansion, no external entities.
 
+JSON and NDJSON are read by the strict reader (:mod:`~gateway.sources.strict_json`): nesting
+deeper than ``max_depth``, repeated keys and NaN/Infinity are refused with the rule's name;
+XML elements nested deeper than ``max_depth`` are refused too.
+
 Every parser stops at ``max_records``. Pure: bytes in, records out.
 """
 
@@ -17,9 +21,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Any
 from xml.parsers import expat
+
+from gateway.sources import strict_json
+from gateway.sources.strict_json import DEFAULT_MAX_DEPTH, StrictJsonError
 
 
 class FileFormatError(ValueError):
@@ -34,15 +40,19 @@ def parse_records(
     csv_delimiter: str = ",",
     csv_encoding: str = "utf-8-sig",
     xml_record_tag: str = "",
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> list[Any]:
     """The raw records in ``data``, a file of format ``fmt``."""
     if fmt == "csv":
         records = _csv(data, csv_delimiter, csv_encoding, max_records)
     elif fmt == "xml":
-        records = _xml(data, xml_record_tag, max_records)
+        records = _xml(data, xml_record_tag, max_records, max_depth)
     else:
         text = _utf8(data)
-        records = _ndjson(text, max_records) if fmt == "ndjson" else _json(text)
+        if fmt == "ndjson":
+            records = _ndjson(text, max_records, max_depth)
+        else:
+            records = _json(text, max_depth)
     if len(records) > max_records:
         raise FileFormatError(f"more than {max_records} records in one file")
     return records
@@ -52,16 +62,14 @@ def _utf8(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise FileFormatError(f"not UTF-8 at byte {exc.start}") from exc
+        raise FileFormatError(f"not UTF-8 (rule encoding) at byte {exc.start}") from exc
 
 
-def _json(text: str) -> list[Any]:
+def _json(text: str, max_depth: int) -> list[Any]:
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FileFormatError(
-            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
+        value = strict_json.loads(text, max_depth=max_depth)
+    except StrictJsonError as exc:
+        raise FileFormatError(str(exc)) from None
     if isinstance(value, dict):
         return [value]
     if not isinstance(value, list):
@@ -69,15 +77,15 @@ def _json(text: str) -> list[Any]:
     return value
 
 
-def _ndjson(text: str, max_records: int) -> list[Any]:
+def _ndjson(text: str, max_records: int, max_depth: int) -> list[Any]:
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise FileFormatError(f"line {number}: malformed JSON: {exc.msg}") from exc
+            records.append(strict_json.loads(line, max_depth=max_depth))
+        except StrictJsonError as exc:
+            raise FileFormatError(f"line {number}: {exc}") from None
         if len(records) > max_records:
             break
     return records
@@ -114,13 +122,18 @@ def _csv(data: bytes, delimiter: str, encoding: str, max_records: int) -> list[A
 class _TreeBuilder:
     """Builds nested dicts from expat events; refuses DTDs and entity declarations."""
 
-    def __init__(self, record_tag: str, max_records: int) -> None:
+    def __init__(self, record_tag: str, max_records: int, max_depth: int) -> None:
         self.record_tag = record_tag
         self.max_records = max_records
+        self.max_depth = max_depth
         self.stack: list[tuple[str, dict[str, Any], list[str]]] = []
         self.records: list[Any] = []
 
     def start(self, tag: str, _attrs: dict[str, str]) -> None:
+        if len(self.stack) >= self.max_depth:
+            raise FileFormatError(
+                f"elements nested deeper than {self.max_depth} levels (rule depth)"
+            )
         self.stack.append((tag, {}, []))
 
     def end(self, tag: str) -> None:
@@ -155,8 +168,8 @@ def _refuse_external(*_args: object) -> int:
     raise FileFormatError("XML with external entities is refused")
 
 
-def _xml(data: bytes, record_tag: str, max_records: int) -> list[Any]:
-    builder = _TreeBuilder(record_tag, max_records)
+def _xml(data: bytes, record_tag: str, max_records: int, max_depth: int) -> list[Any]:
+    builder = _TreeBuilder(record_tag, max_records, max_depth)
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartDoctypeDeclHandler = _refuse_dtd

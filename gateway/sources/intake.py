@@ -8,12 +8,17 @@ would refuse it: the reason says which field), or ``rejected`` (the adapter coul
 translate it; the errors list each field path and reason; nothing is stored).
 
 Limits: the body size (``intake.max_body_bytes``, 413) and the number of records per request
-(``intake.max_records_per_request``, 413). Malformed JSON is a 400 that says where.
+(``intake.max_records_per_request``, 413). The body is read by the strict JSON reader
+(:mod:`~gateway.sources.strict_json`): malformed JSON, nesting deeper than
+``input.max_json_depth``, a repeated key or NaN/Infinity is a 400 that names the rule and
+says where. Each record is translated and checked against the input rules
+(:class:`~gateway.canonical.RecordRules`: dossier-code pattern, date range, control and bidi
+characters); a record that fails, or on which the adapter crashes, is rejected with its field
+paths while the good records of the same request are stored.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import time
@@ -26,6 +31,7 @@ import structlog
 from aiohttp import web
 
 from adapters.contract import Adapter
+from gateway.canonical import DEFAULT_RULES, RecordRules
 from gateway.config.schema import IntakeConfig
 from gateway.encoders.contract_check import check_message
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step, envelope
@@ -33,7 +39,10 @@ from gateway.encoders.mapping import MappingTables
 from gateway.encoders.messages import Language, localise, rule_of
 from gateway.errors import StoreError, TranslationError
 from gateway.model import Dossier, ProgressStep, Record
-from gateway.store.contract import Incoming, Receipt, Rejected, Store
+from gateway.sources import strict_json
+from gateway.sources.pulling import translate_batch
+from gateway.sources.strict_json import DEFAULT_MAX_DEPTH, StrictJsonError
+from gateway.store.contract import Receipt, Store
 
 log = structlog.get_logger("gateway.intake")
 
@@ -92,7 +101,11 @@ class Intake:
         validate: Callable[[Record], None] = validate_for_portal,
         prepare: Callable[[object], object] = lambda raw: raw,
         busy: Callable[[], Awaitable[str | None]] | None = None,
+        rules: RecordRules = DEFAULT_RULES,
+        max_depth: int = DEFAULT_MAX_DEPTH,
     ) -> None:
+        self._rules = rules
+        self._max_depth = max_depth
         self._validate = validate
         self._prepare = prepare
         self._busy = busy
@@ -150,12 +163,14 @@ class Intake:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _error(413, f"body larger than {self._config.max_body_bytes} bytes")
+        except web.RequestPayloadError:
+            # A body that cannot be decoded as its Content-Encoding says (gzip that is not
+            # gzip) or a broken chunked encoding: the sender's fault, never a 500.
+            return _error(400, "the body could not be read as sent", rule="body")
         try:
-            records = json.loads(body.decode("utf-8"))
-        except UnicodeDecodeError:
-            return _error(400, "body is not UTF-8")
-        except json.JSONDecodeError as exc:
-            return _error(400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+            records = strict_json.loads(body, max_depth=self._max_depth)
+        except StrictJsonError as exc:
+            return _error(400, str(exc), rule=exc.rule)
         if not isinstance(records, list):
             return _error(400, "body must be a JSON array of records")
         if len(records) > self._config.max_records_per_request:
@@ -180,19 +195,9 @@ class Intake:
     async def _accept(
         self, source: IntakeSource, records: list[Any]
     ) -> tuple[list[Receipt], dict[int, TranslationError]]:
-        items: list[Incoming | Rejected] = []
-        problems: dict[int, TranslationError] = {}
-        for index, raw in enumerate(records):
-            digest = hashlib.sha256(
-                json.dumps(raw, sort_keys=True, ensure_ascii=False).encode()
-            ).hexdigest()
-            try:
-                record = source.adapter.translate(self._prepare(raw))
-            except TranslationError as exc:
-                problems[index] = exc
-                items.append(Rejected(source.name, digest, str(exc)))
-                continue
-            items.append(Incoming(source.name, record, digest))
+        items, problems = translate_batch(
+            source.name, source.adapter, records, rules=self._rules, prepare=self._prepare
+        )
         receipts = await self._store.accept(items, now=self._clock(), validate=self._validate)
         log.info(
             "intake_committed", source=source.name, records=len(records), rejected=len(problems)
@@ -229,10 +234,15 @@ def _answer(
 
 
 def _authorised(request: web.Request, token: str) -> bool:
-    given = request.headers.get("Authorization", "")
-    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    """aiohttp keeps a header's non-UTF-8 bytes as surrogates: they are compared as the bytes
+    that came, so a hostile header is a wrong token (401), not an encoding error (500)."""
+    given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(given, f"Bearer {token}".encode())
 
 
-def _error(status: int, message: str, *, retry_after_s: int | None = None) -> web.Response:
+def _error(
+    status: int, message: str, *, retry_after_s: int | None = None, rule: str = ""
+) -> web.Response:
     headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
-    return web.json_response({"error": message}, status=status, headers=headers, dumps=_dumps)
+    body = {"error": message, "rule": rule} if rule else {"error": message}
+    return web.json_response(body, status=status, headers=headers, dumps=_dumps)

@@ -30,6 +30,7 @@ from uuid import UUID
 import structlog
 
 from adapters.contract import Adapter
+from gateway.canonical import DEFAULT_RULES, RecordRules
 from gateway.errors import GatewayError, TranslationError
 from gateway.store.contract import Incoming, Receipt, Rejected, SourceCursor, Store, Validate
 
@@ -64,6 +65,8 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
+        if not value.is_finite():  # NaN, sNaN, Infinity: comparing a signalling NaN raises
+            return str(value)
         return int(value) if value == value.to_integral_value() else str(value)
     if isinstance(value, UUID):
         return str(value)
@@ -79,24 +82,34 @@ def jsonable(value: Any) -> Any:
 def raw_digest(raw: object) -> str:
     """SHA-256 of a raw record's JSON form: what the audit log keeps instead of the record."""
     body = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
+    # A lone surrogate (a JSON "\ud800" escape) is hashed as it came, not refused here: the
+    # record rules reject it with its field path.
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def translate_batch(
-    source: str, adapter: Adapter, raws: Sequence[object]
+    source: str,
+    adapter: Adapter,
+    raws: Sequence[object],
+    *,
+    rules: RecordRules = DEFAULT_RULES,
+    prepare: Callable[[object], object] = lambda raw: raw,
 ) -> tuple[list[Incoming | Rejected], dict[int, TranslationError]]:
-    """Translate ``raws``; a record the adapter refuses becomes a :class:`Rejected` item."""
+    """Translate ``raws`` and check each record against ``rules``; a record the adapter
+    refuses, that breaks a rule, or on which anything fails becomes a :class:`Rejected` item:
+    one record never fails the batch."""
     items: list[Incoming | Rejected] = []
     rejected: dict[int, TranslationError] = {}
     for index, raw in enumerate(raws):
-        digest = raw_digest(raw)
+        digest = ""
         try:
-            record = adapter.translate(raw)
+            digest = raw_digest(raw)
+            record = rules.check(adapter.translate(prepare(raw)))
         except TranslationError as exc:
             rejected[index] = exc
         except Exception as exc:  # noqa: BLE001 - one record must not block the whole stream
             # The message could quote the record (personal data): log only where it broke.
-            where = _where(exc)
+            where = where_it_broke(exc)
             log.error("adapter_crashed", source=source, adapter=adapter.name, error=where)
             rejected[index] = TranslationError.at("$", f"the adapter crashed ({where})")
         else:
@@ -106,7 +119,7 @@ def translate_batch(
     return items, rejected
 
 
-def _where(exc: BaseException) -> str:
+def where_it_broke(exc: BaseException) -> str:
     """``KeyError at adapter.py:42``: the exception's type and innermost frame, no message."""
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None:
@@ -125,9 +138,10 @@ async def commit_batch(
     now: float,
     validate: Validate,
     cursor: SourceCursor | None,
+    rules: RecordRules = DEFAULT_RULES,
 ) -> Batch:
     """Translate ``raws`` and commit them with ``cursor`` in one store transaction."""
-    items, rejected = translate_batch(source, adapter, raws)
+    items, rejected = translate_batch(source, adapter, raws, rules=rules)
     receipts = await store.accept(items, now=now, validate=validate, cursor=cursor)
     return Batch(receipts, rejected)
 
@@ -194,7 +208,7 @@ class PullLoop:
         """Logged when the source goes from working to failing, not on every round."""
         if not self._failing:
             if crashed:
-                log.error("source_crashed", source=self.source.name, error=_where(exc))
+                log.error("source_crashed", source=self.source.name, error=where_it_broke(exc))
             else:
                 log.warning("source_unavailable", source=self.source.name, error=str(exc))
         self._failing = True

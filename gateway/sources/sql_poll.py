@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 
 from adapters.contract import Adapter
+from gateway.canonical import DEFAULT_RULES, RecordRules
 from gateway.config.schema import SqlPollConfig
 from gateway.errors import SourceError
 from gateway.sources.pulling import commit_batch, jsonable
@@ -49,8 +50,10 @@ class SqlPollSource:
         *,
         validate: Validate,
         clock: Callable[[], float] = time.time,
+        rules: RecordRules = DEFAULT_RULES,
     ) -> None:
         self.name = name
+        self._rules = rules
         self._config = config
         self._adapter = adapter
         self._store = store
@@ -87,6 +90,7 @@ class SqlPollSource:
             now=self._clock(),
             validate=self._validate,
             cursor=SourceCursor(self.name, cursor),
+            rules=self._rules,
         )
         log.info(
             "sql_poll_committed",

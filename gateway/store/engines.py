@@ -20,12 +20,19 @@ async def open_store(
     operator: bool = False,
     max_rescues: int = 5,
     audit: AuditPolicy | None = None,
+    migrate: bool = False,
 ) -> AnyStore:
     """SQLite: the file at ``store.path``; PostgreSQL: ``store.dsn`` (migrated on open).
-    ``operator``: for commands run next to a live daemon (see ``SqliteStore.open``)."""
+    ``operator``: for commands run next to a live daemon (see ``SqliteStore.open``); they
+    open an existing store only (StoreUnavailableError naming it), except that ``migrate``
+    (``db migrate``) may create the schema in an existing PostgreSQL database."""
     if config.engine == "postgresql":
         return await PostgresStore.open(
-            config.dsn, now=now, max_connections=config.max_connections, audit=audit
+            config.dsn,
+            now=now,
+            max_connections=config.max_connections,
+            audit=audit,
+            existing=operator and not migrate,
         )
     return await SqliteStore.open(
         config.path, now=now, operator=operator, max_rescues=max_rescues, audit=audit

@@ -75,6 +75,9 @@ async def test_catalogue_sync_show_and_mappings_suggest_apply(
     url, _ = portal
     config = str(write_config(tmp_path, url))
     code, out = await cli(capsys, "catalogue", "show", "--config", config)
+    assert code == 2  # operator commands never create a database: the daemon does
+    await (await SqliteStore.open(tmp_path / "gw.db", now=0.0)).close()
+    code, out = await cli(capsys, "catalogue", "show", "--config", config)
     assert (code, out.strip()) == (1, "no catalogue synced yet: run dvc-gateway catalogue sync")
 
     code, out = await cli(capsys, "catalogue", "sync", "--config", config, "--max-details", "20")
@@ -101,7 +104,7 @@ async def test_catalogue_sync_show_and_mappings_suggest_apply(
     store = await SqliteStore.open(tmp_path / "gw.db", now=0.0)
     try:  # what the daemon's intake check does (tested end to end in test_two_way.py)
         check = with_catalogue(validate_for_portal, MappingTables(), await current_snapshot(store))
-        records = [dossier(f"HG-{n}", agency_code=HAU_GIANG) for n in range(2)]
+        records = [dossier(f"{HAU_GIANG}-261102-{n:05d}", agency_code=HAU_GIANG) for n in range(2)]
         receipts = await store.accept(
             [Incoming("t", r, r.dossier_code) for r in records], now=1.0, validate=check
         )

@@ -92,6 +92,19 @@ async def test_an_operator_finds_a_dossier_and_replays_dead_letters(tmp_path: Pa
                 assert (await timeline.locator("tr").count()) > 3
                 await page.screenshot(path=shots / "console-dossier.png", full_page=True)
 
+                await page.click("text=Chỉ số 766")
+                await page.fill("input[name=period]", "2026-11")
+                await page.click("form[action='/console/indicators'] button")
+                table = page.locator("#indicators")
+                await table.wait_for()
+                assert "Tỷ lệ hồ sơ đồng bộ lên Cổng DVCQG" in await table.inner_text()
+                # 1.4: the two dead dossiers were received and are not on the portal.
+                await table.locator("tr", has_text="1.4").locator("a").click()
+                costs = await page.inner_text("#costs")
+                assert all(code in costs for code in BAD)
+                assert GOOD not in costs
+                await page.screenshot(path=shots / "console-indicators.png", full_page=True)
+
                 await page.click("text=Hồ sơ lỗi")
                 for code in BAD:
                     assert code in await page.content()

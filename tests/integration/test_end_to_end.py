@@ -102,8 +102,8 @@ async def test_rejected_and_quarantined_records_are_reported(
     tmp_path: Path, portal: Portal
 ) -> None:
     good = record_to_json(dossier())
-    bad = {**record_to_json(dossier("B")), "status": 42}
-    refused = record_to_json(dossier("C", summary=""))
+    bad = {**record_to_json(dossier("000.00.00.H56-261102-00002")), "status": 42}
+    refused = record_to_json(dossier("000.00.00.H56-261102-00003", summary=""))
     async with running(gateway_config(tmp_path, portal.url)) as gw:
         answer = await push(gw, [good, bad, refused])
         await drained(gw)

@@ -154,11 +154,16 @@ async def test_unsettled_hidden_and_partial_files_wait(tmp_path: Path, store: Sq
     for name in ("fresh.json", ".hidden.json", "upload.json.part", "notes.txt"):
         (tmp_path / name).write_text(body, encoding="utf-8")
     mtime = (tmp_path / "fresh.json").stat().st_mtime
-    source = source_for(drop_config(tmp_path, settle_s=30.0), store, now=mtime + 1)
+    clock = [mtime + 1]
+    adapter = registry.create("canonical", {}, "test")
+    config = drop_config(tmp_path, settle_s=30.0)
+    source = FileDropSource(
+        "drop", config, adapter, store, validate=validate_for_portal, clock=lambda: clock[0]
+    )
     await source.poll_once()
     assert names(tmp_path) == [".hidden.json", "fresh.json", "notes.txt", "upload.json.part"]
-    later = source_for(drop_config(tmp_path, settle_s=30.0), store, now=mtime + 31)
-    await later.poll_once()
+    clock[0] = mtime + 31  # 30 s old and unchanged since the first listing
+    await source.poll_once()
     assert names(tmp_path / "done") == ["fresh.json"]
     assert len(await codes(store)) == 1
 

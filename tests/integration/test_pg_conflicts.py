@@ -28,6 +28,8 @@ from tests.factories import dossier, step
 from tests.integration.test_end_to_end import Portal, drained, portal, push  # noqa: F401
 from tests.pg import pg_database
 
+CODE = "000.00.00.H56-261102-00001"
+
 
 async def test_a_transaction_that_loses_a_deadlock_runs_again() -> None:
     async with pg_database() as dsn:
@@ -76,16 +78,16 @@ async def test_connections_dropped_by_the_database_cost_a_pause(
         )
         try:
             async with running(config) as gw:
-                await push(gw, [record_to_json(dossier("A"))])
+                await push(gw, [record_to_json(dossier(CODE))])
                 await drained(gw)
                 await drop_connections_while_the_worker_waits(dsn)
-                answer = await push_until_stored(gw, [record_to_json(step("A"))])
+                answer = await push_until_stored(gw, [record_to_json(step(CODE))])
                 counts = await drained(gw)
         finally:
             logs.reset()
     assert answer["accepted"] == 1
     assert counts["delivered"] == 2
-    assert len(portal.state.progress["A"]) == 1
+    assert len(portal.state.progress[CODE]) == 1
     events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
     assert events.count("store_unavailable") == 1
     assert events.index("store_unavailable") < events.index("store_recovered")

@@ -206,46 +206,50 @@ async def test_unknown_local_code_is_quarantined_naming_the_table(
     table.write_text("local,dvcqg\n1.001193.000.00.00.H56,1.001193\n", encoding="utf-8")
     base = config_for(tmp_path, portal.url, "dvcqg-rest")
     routes = replace(base.routes, mappings=MappingsConfig(procedures=str(table)))
-    local = dossier("A-1", procedure_code="1.001193.000.00.00.H56")
-    unknown = dossier("A-2", procedure_code="9.999999.LOCAL")
+    local = dossier("000.00.00.H56-261102-00201", procedure_code="1.001193.000.00.00.H56")
+    unknown = dossier("000.00.00.H56-261102-00202", procedure_code="9.999999.LOCAL")
     async with running(replace(base, routes=routes)) as gw:
         answer = await push(gw, [record_to_json(local), record_to_json(unknown)])
         counts = await drained(gw)
     assert [r["status"] for r in answer["results"]] == ["accepted", "quarantined"]
     assert str(table) in answer["results"][1]["reason"]
     assert counts["delivered"] == 1
-    assert portal.state.dossiers["A-1"]["item"]["MaTTHC"] == "1.001193"
+    assert portal.state.dossiers["000.00.00.H56-261102-00201"]["item"]["MaTTHC"] == "1.001193"
 
 
 async def test_derived_inter_agency_dossiers_are_not_synced(tmp_path: Path, portal: Portal) -> None:
-    derived = dossier("LT-1", origin_dossier_code=dossier().dossier_code)
-    records: list[Record] = [dossier(), derived, step("LT-1")]
+    derived = dossier("000.00.00.H56-261102-00301", origin_dossier_code=dossier().dossier_code)
+    records: list[Record] = [dossier(), derived, step("000.00.00.H56-261102-00301")]
     config = config_for(tmp_path, portal.url, "dvcqg-rest")
     async with running(config) as gw:
         await push(gw, [record_to_json(r) for r in records])
         counts = await drained(gw)
     assert counts["delivered"] == 3
     assert set(portal.state.dossiers) == {dossier().dossier_code}
-    assert "LT-1" not in portal.state.progress
+    assert "000.00.00.H56-261102-00301" not in portal.state.progress
     # days later, after a restart: the dossier's next step is skipped too, not refused
     async with running(config) as gw:
-        await push(gw, [record_to_json(step("LT-1", minutes=90))])
+        await push(gw, [record_to_json(step("000.00.00.H56-261102-00301", minutes=90))])
         counts = await drained(gw)
         entries = await gw.store.audit_entries()
     assert (counts["delivered"], counts["dead"]) == (4, 0)
-    assert "LT-1" not in portal.state.progress
-    skipped = [e for e in entries if e.event == "delivered" and e.dossier_code == "LT-1"]
+    assert "000.00.00.H56-261102-00301" not in portal.state.progress
+    skipped = [
+        e
+        for e in entries
+        if e.event == "delivered" and e.dossier_code == "000.00.00.H56-261102-00301"
+    ]
     assert [e.detail["error_code"] for e in skipped] == ["not-synced"] * 3
 
 
 async def test_derived_dossiers_are_synced_when_configured(tmp_path: Path, portal: Portal) -> None:
     base = config_for(tmp_path, portal.url, "dvcqg-rest")
     config = replace(base, routes=replace(base.routes, sync_derived_dossiers=True))
-    derived = dossier("LT-1", origin_dossier_code=dossier().dossier_code)
+    derived = dossier("000.00.00.H56-261102-00301", origin_dossier_code=dossier().dossier_code)
     async with running(config) as gw:
         await push(gw, [record_to_json(derived)])
         await drained(gw)
-    assert "LT-1" in portal.state.dossiers
+    assert "000.00.00.H56-261102-00301" in portal.state.dossiers
 
 
 def test_demo_config_uses_the_simulator_account() -> None:
@@ -285,14 +289,14 @@ async def test_local_statuses_are_mapped_at_intake(tmp_path: Path, portal: Porta
     table.write_text("local,dvcqg\nprocessing,4\n", encoding="utf-8")
     base = config_for(tmp_path, portal.url, "dvcqg-rest")
     routes = replace(base.routes, mappings=MappingsConfig(statuses=str(table)))
-    local = {**record_to_json(dossier("S-1")), "status": "processing"}
-    unknown = {**record_to_json(dossier("S-2")), "status": "interoperating"}
+    local = {**record_to_json(dossier("000.00.00.H56-261102-00401")), "status": "processing"}
+    unknown = {**record_to_json(dossier("000.00.00.H56-261102-00402")), "status": "interoperating"}
     async with running(replace(base, routes=routes)) as gw:
         answer = await push(gw, [local, unknown])
         await drained(gw)
     assert [r["status"] for r in answer["results"]] == ["accepted", "rejected"]
     assert str(table) in answer["results"][1]["errors"][0]["reason"]
-    assert portal.state.dossiers["S-1"]["item"]["TrangThaiHoSo"] == "4"
+    assert portal.state.dossiers["000.00.00.H56-261102-00401"]["item"]["TrangThaiHoSo"] == "4"
 
 
 @pytest.mark.parametrize("route", ["dvcqg-rest", "xroad-rest", "lgsp"])

@@ -133,10 +133,14 @@ async def test_a_re_coded_agency_is_quarantined_suggested_mapped_and_released(
     )
     await sync(config)  # version 2: re-coded (§11)
     old = [
-        dossier(f"HG-{n}", agency_code=HAU_GIANG, handling_agency_name="UBND tỉnh Hậu Giang")
+        dossier(
+            f"{HAU_GIANG}-261102-{n:05d}",
+            agency_code=HAU_GIANG,
+            handling_agency_name="UBND tỉnh Hậu Giang",
+        )
         for n in range(3)
     ]
-    good = dossier("TH-1")
+    good = dossier(f"{THANH_HOA}-261102-00001")
     async with running(config) as gw:
         answer = await push(gw, [record_to_json(r) for r in [*old, good]])
         assert (answer["accepted"], answer["quarantined"]) == (1, 3)
@@ -144,7 +148,7 @@ async def test_a_re_coded_agency_is_quarantined_suggested_mapped_and_released(
             "SELECT last_error FROM records WHERE state = 'quarantined' ORDER BY id"
         )
         await drained(gw)
-    assert "TH-1" in portal.state.dossiers
+    assert good.dossier_code in portal.state.dossiers
     for (reason,) in reasons:
         assert f"agency code '{HAU_GIANG}' was retired from the national catalogue" in reason
         assert f"best matches: {NEW_CODE} 'UBND tỉnh Hậu Giang' (100" in reason
@@ -322,5 +326,7 @@ async def test_the_daemons_daily_sync_reaches_intake_without_a_reload(
     async with running(config) as gw:
         await asyncio.wait_for(switched.wait(), 60)
         assert await gw.store.query("SELECT version FROM catalogue_versions") == [(1,)]
-        answer = await push(gw, [record_to_json(dossier("X-1", agency_code="000.00.00.H99"))])
+        answer = await push(
+            gw, [record_to_json(dossier("000.00.00.H99-261102-00001", agency_code="000.00.00.H99"))]
+        )
     assert answer["quarantined"] == 1  # checked against the version the daemon just synced

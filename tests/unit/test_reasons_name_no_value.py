@@ -27,7 +27,7 @@ def reasons(exc: pytest.ExceptionInfo[TranslationError]) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("field", "value", "rule"),
     [
-        ("status", NAME, "is not one of 1, 2"),
+        ("status", NAME, "rule enum-number"),  # only integers or ASCII digits are numbers
         ("status", CCCD, "is not one of 1, 2"),
         ("status", int(CCCD), "is not one of 1, 2"),
         ("channel", PHONE, "is not one of"),
@@ -54,7 +54,7 @@ def test_canonical_reasons_describe_the_value_without_quoting_it(
 def test_a_short_status_is_still_shown_to_the_vendor() -> None:
     with pytest.raises(TranslationError) as exc:
         record_from_json({**record_to_json(dossier()), "status": 11})
-    assert reasons(exc)["$.status"].startswith("11 is not one of 1, 2, 3")
+    assert "11 is not one of 1, 2, 3" in reasons(exc)["$.status"]
 
 
 @pytest.mark.parametrize(

@@ -40,8 +40,9 @@ from tenacity import (
 
 from gateway.audit.chain import AuditEntry, AuditPolicy, entry_from_row
 from gateway.audit.keys import Checkpoint
-from gateway.errors import StoreConflictError, StoreError
+from gateway.errors import StoreConflictError, StoreError, StoreUnavailableError
 from gateway.store.contract import (
+    BlockedDossier,
     Claimed,
     DeadFilter,
     DeadLetter,
@@ -53,6 +54,7 @@ from gateway.store.contract import (
     State,
     Validate,
 )
+from gateway.store.outcomes import BLOCKED_SQL, NEXT_DUE_SQL
 from gateway.store.postgres import delivery as pg_delivery
 from gateway.store.postgres import schema as pg_schema
 from gateway.store.postgres import two_way
@@ -79,19 +81,39 @@ class PostgresStore:
         now: float,
         max_connections: int = 8,
         audit: AuditPolicy | None = None,
+        existing: bool = False,
     ) -> PostgresStore:
         """Connect, apply missing migrations. Leases of dead processes expire on their own
         (``release_expired``): live processes may share the database, so none is released
-        at start."""
+        at start. ``existing``: for operator commands, a database without the gateway's
+        schema is a StoreUnavailableError (never created there), like an unknown database."""
         del now  # the contract's signature; nothing here depends on the time
         try:
             pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_connections)
+        except (OSError, asyncpg.InvalidCatalogNameError) as exc:
+            raise StoreUnavailableError(f"postgresql: {exc}") from exc
+        except asyncpg.PostgresError as exc:
+            raise StoreError(f"postgresql: {exc}") from exc
+        try:
             async with pool.acquire() as conn:
+                if (
+                    existing
+                    and await conn.fetchval("SELECT to_regclass('schema_migrations')") is None
+                ):
+                    name = await conn.fetchval("SELECT current_database()")
+                    raise StoreUnavailableError(
+                        f"postgresql: database {name!r} has no gateway schema (check store.dsn; "
+                        "operator commands never create one: `dvc-gateway db migrate` does)"
+                    )
                 await pg_schema.migrate(conn)
                 if await conn.fetchval("SHOW autovacuum") == "off":
                     log.warning("store_autovacuum_off", advice=AUTOVACUUM_ADVICE)
         except (OSError, asyncpg.PostgresError) as exc:
+            await pool.close()
             raise StoreError(f"postgresql: {exc}") from exc
+        except BaseException:
+            await pool.close()
+            raise
         return cls(pool, audit)
 
     async def close(self) -> None:
@@ -276,10 +298,13 @@ class PostgresStore:
 
     async def next_due(self) -> float | None:
         async with self._conn() as conn:
-            value = await conn.fetchval(
-                "SELECT MIN(next_attempt_at) FROM records WHERE state = 'queued'"
-            )
+            value = await conn.fetchval(NEXT_DUE_SQL)
         return None if value is None else float(value)
+
+    async def blocked(self, *, limit: int = 1000) -> list[BlockedDossier]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(f"{BLOCKED_SQL} LIMIT $1", limit)
+        return [BlockedDossier(*row) for row in rows]
 
     async def counts(self) -> dict[str, int]:
         async with self._conn() as conn:

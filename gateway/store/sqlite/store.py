@@ -5,6 +5,13 @@ every write. All database work runs on one dedicated thread with one connection,
 event loop never blocks on disk and SQLite sees a single writer. One gateway process owns a
 database file at a time (an exclusive ``flock`` on ``<db>.lock``); so at start every lease
 left by a killed process is released at once.
+
+Before every operation the store checks that its path still names the file it opened
+(:mod:`~gateway.store.sqlite.presence`): a file deleted or replaced under the daemon stops the
+store (:class:`~gateway.errors.StoreLostError`, logged once as ``store_file_lost``) instead of
+writing into an unlinked inode. The daemon's store keeps ``<db>.anchor`` (the audit head at
+each seal) so a restart on a missing file is refused; operator commands open an existing file
+only.
 """
 
 from __future__ import annotations
@@ -19,11 +26,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import structlog
+
 from gateway.audit.chain import AuditEntry, AuditPolicy, ChainWriter, entry_from_row
 from gateway.audit.keys import Checkpoint
-from gateway.errors import StoreError
+from gateway.errors import StoreError, StoreLostError, StoreUnavailableError
 from gateway.store.accepting import plan_accept
 from gateway.store.contract import (
+    BlockedDossier,
     Claimed,
     DeadFilter,
     DeadLetter,
@@ -35,12 +45,15 @@ from gateway.store.contract import (
     State,
     Validate,
 )
+from gateway.store.outcomes import BLOCKED_SQL, NEXT_DUE_SQL
 from gateway.store.sqlite import two_way
 from gateway.store.sqlite.audit import AuditRows, chain_head
-from gateway.store.sqlite.rows import DEAD_COLUMNS, SqliteTx, dead_where
+from gateway.store.sqlite.presence import FileIdentity, write_anchor
+from gateway.store.sqlite.rows import DEAD_COLUMNS, LEASED_COLUMNS, SqliteTx, dead_where
 from gateway.store.sqlite.schema import MIGRATIONS, SCHEMA
 
 T = TypeVar("T")
+log = structlog.get_logger("gateway.store")
 
 
 class SqliteStore:
@@ -52,6 +65,9 @@ class SqliteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._conn: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
+        self._identity: FileIdentity | None = None
+        self._lost: str | None = None
+        self._keeps_anchor = False
 
     @classmethod
     async def open(
@@ -67,12 +83,15 @@ class SqliteStore:
 
         ``operator=True`` is for operator commands (``dlq``, ``replay``, ``status``) next to a
         running daemon: no process lock and no lease release; writes wait for the daemon's
-        transaction (``busy_timeout``) like any second SQLite writer."""
+        transaction (``busy_timeout``) like any second SQLite writer, and never create a
+        database: a missing file is a StoreUnavailableError naming the path."""
         store = cls(path, audit)
         try:
-            await store._run(lambda: store._open_sync(lock=not operator))
+            await store._run(lambda: store._open_sync(lock=not operator, create=not operator))
             if not operator:
+                store._keeps_anchor = True
                 await store._run(lambda: store._release_all_sync(now, max_rescues))
+                await store._run(lambda: store._anchor_sync(now))
         except BaseException:
             await store.close()
             raise
@@ -80,14 +99,49 @@ class SqliteStore:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    async def _run(self, fn: Callable[[], T]) -> T:
+    async def _run(self, fn: Callable[[], T], *, check: bool = True) -> T:
+        def guarded() -> T:
+            if check:
+                self._check_file_sync()
+            return fn()
+
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, fn)
+            return await loop.run_in_executor(self._executor, guarded)
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite: {exc}") from exc
 
-    def _open_sync(self, *, lock: bool) -> None:
+    def _check_file_sync(self) -> None:
+        """Refuse to go on once the path no longer names the file we opened (sticky)."""
+        if self._lost is None and self._identity is not None:
+            self._lost = self._identity.problem()
+            if self._lost is not None:
+                log.error(
+                    "store_file_lost",
+                    path=str(self._path),
+                    problem=self._lost,
+                    advice="intake refuses (503) and delivery waits: restore the file or "
+                    "restart the gateway",
+                )
+        if self._lost is not None:
+            raise StoreLostError(f"{self._lost}: the store stopped accepting")
+
+    def _anchor_sync(self, now: float) -> None:
+        """Rewrite ``<db>.anchor`` with the audit head (the daemon's store only)."""
+        if not self._keeps_anchor:
+            return
+        head = chain_head(self.conn)
+        try:
+            write_anchor(self._path, seq=head.seq, head_hash=head.hash, at=now)
+        except OSError as exc:  # the database itself is fine: say so, do not fail the seal
+            log.warning("store_anchor_not_written", path=str(self._path), error=str(exc))
+
+    def _open_sync(self, *, lock: bool, create: bool = True) -> None:
+        if not create and not self._path.exists():
+            raise StoreUnavailableError(
+                f"{self._path}: no such database (check store.path; operator commands never "
+                "create one)"
+            )
         self._path.parent.mkdir(parents=True, exist_ok=True)
         if lock:
             lock_path = self._path.with_name(self._path.name + ".lock")
@@ -103,6 +157,7 @@ class SqliteStore:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
+        self._identity = FileIdentity.of(self._path)
         conn.executescript(SCHEMA)
         self._conn = conn
         self._migrate_sync()
@@ -153,7 +208,7 @@ class SqliteStore:
                 os.close(self._lock_fd)
                 self._lock_fd = None
 
-        await self._run(close_sync)
+        await self._run(close_sync, check=False)
         self._executor.shutdown(wait=True)
 
     # -- intake -----------------------------------------------------------------------------
@@ -229,12 +284,10 @@ class SqliteStore:
         def release_sync() -> int:
             with self._tx() as tx:
                 rows = tx.conn.execute(
-                    "SELECT id, dossier_code, rescues FROM records "
-                    "WHERE state = 'leased' AND lease_until < ?",
-                    (now,),
+                    f"{LEASED_COLUMNS} AND r.lease_until < ? ORDER BY r.id", (now,)
                 ).fetchall()
-                for rid, dossier_code, rescues in rows:
-                    tx.rescue(rid, dossier_code, rescues, now, max_rescues, "lease_expired")
+                for row in rows:
+                    tx.rescue(row, now, max_rescues, "lease_expired")
                 return len(rows)
 
         return await self._run(release_sync)
@@ -248,11 +301,9 @@ class SqliteStore:
 
     def _release_all_sync(self, now: float, max_rescues: int = 5) -> None:
         with self._tx() as tx:
-            rows = tx.conn.execute(
-                "SELECT id, dossier_code, rescues FROM records WHERE state = 'leased'"
-            ).fetchall()
-            for rid, dossier_code, rescues in rows:
-                tx.rescue(rid, dossier_code, rescues, now, max_rescues, "lease_released_at_start")
+            rows = tx.conn.execute(f"{LEASED_COLUMNS} ORDER BY r.id").fetchall()
+            for row in rows:
+                tx.rescue(row, now, max_rescues, "lease_released_at_start")
 
     # -- dead letters -----------------------------------------------------------------------
 
@@ -283,12 +334,17 @@ class SqliteStore:
 
     async def next_due(self) -> float | None:
         def next_due_sync() -> float | None:
-            row = self.conn.execute(
-                "SELECT MIN(next_attempt_at) FROM records WHERE state = 'queued'"
-            ).fetchone()
+            row = self.conn.execute(NEXT_DUE_SQL).fetchone()
             return None if row is None or row[0] is None else float(row[0])
 
         return await self._run(next_due_sync)
+
+    async def blocked(self, *, limit: int = 1000) -> list[BlockedDossier]:
+        def blocked_sync() -> list[BlockedDossier]:
+            rows = self.conn.execute(f"{BLOCKED_SQL} LIMIT ?", (limit,)).fetchall()
+            return [BlockedDossier(*row) for row in rows]
+
+        return await self._run(blocked_sync)
 
     async def counts(self) -> dict[str, int]:
         def counts_sync() -> dict[str, int]:
@@ -329,7 +385,10 @@ class SqliteStore:
 
         def seal_sync() -> bool:
             with self._tx() as tx:
-                return tx.seal(now)
+                sealed = tx.seal(now)
+            if sealed:
+                self._anchor_sync(now)
+            return sealed
 
         return await self._run(seal_sync)
 
