@@ -57,7 +57,7 @@ from gateway.store.postgres import schema as pg_schema
 from gateway.store.postgres.store import PostgresStore
 from gateway.store.sqlite import schema as sqlite_schema
 from gateway.store.sqlite.presence import check_present
-from gateway.two_way import daily_catalogue, intake_validator
+from gateway.two_way import daily_catalogue, intake_validator, nightly_reconcile
 
 log = structlog.get_logger("gateway.app")
 
@@ -135,6 +135,7 @@ async def running(
         sealing = asyncio.gather(
             await _start_audit(store, audit, config, stop, clock, replaced),
             daily_catalogue(config, store, worker, intake, stop),
+            nightly_reconcile(config, store, worker, stop),
         )
         pulls = build_pull_sources(
             config, store, on_commit=worker.wake, clock=clock, validate=validate

@@ -1,4 +1,5 @@
-"""The daemon's daily catalogue sync (``catalogue.daily_sync``, off by default).
+"""The daemon's daily work: the catalogue sync (``catalogue.daily_sync``) and the nightly
+reconciliation sweep (``catalogue.nightly_reconcile``), both off by default.
 
 The first run comes ``first_after_s`` after the start (not at once: a restart loop must not
 hammer the portal), then every ``every_s``. A run stopped by ``catalogue.max_details`` is
@@ -65,3 +66,25 @@ async def sync_daily(
         if report.stored:
             await on_stored()
         delay = every_s if report.complete else resume_after_s
+
+
+async def reconcile_nightly(
+    sweep: Callable[[], Awaitable[int]],
+    *,
+    wait: Callable[[float], Awaitable[bool]],
+    first_after_s: float,
+    every_s: float = DAY_S,
+    retry_after_s: float = HOUR_S,
+) -> None:
+    """Run ``sweep`` (it returns the drift it found) until ``wait`` says stop; a failed sweep
+    is logged and tried again ``retry_after_s`` later."""
+    delay = first_after_s
+    while not await wait(delay):
+        try:
+            drift = await sweep()
+        except GatewayError as exc:
+            log.warning("reconcile_failed", error=str(exc), retry_after_s=retry_after_s)
+            delay = retry_after_s
+            continue
+        (log.warning if drift else log.info)("reconciled", drift=drift)
+        delay = every_s

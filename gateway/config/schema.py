@@ -351,6 +351,11 @@ class CatalogueConfig:
     daily_first_after_s: float = 3600.0
     """The daemon's first daily sync comes this long after its start (not at once: a daemon
     restarted in a loop must not hammer the portal)."""
+    nightly_reconcile: Literal["off", "report", "fix"] = "off"
+    """A nightly sweep in the daemon: ``reconcile`` over the last ``reconcile_days`` (``fix``:
+    with ``--fix``), at ``reconcile_at_hour`` portal time."""
+    reconcile_days: int = 7
+    reconcile_at_hour: int = 2
     check_at_intake: bool = True
     """Quarantine records whose codes the latest synced catalogue lacks (never before a sync)."""
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from gateway import two_way
 from gateway.app import Gateway, running
 from gateway.canonical import record_to_json
 from gateway.catalogue.checks import with_catalogue
@@ -41,7 +43,7 @@ from gateway.config.schema import (
     StoreConfig,
 )
 from gateway.errors import ConfigError
-from gateway.model import DossierStatus, Record
+from gateway.model import PORTAL_TZ, DossierStatus, Record
 from gateway.routes.router import build_router
 from gateway.simulator.portal import STATE_KEY, PortalState, SimulatorSettings, create_app
 from gateway.sources.intake import Intake, portal_validator
@@ -330,3 +332,40 @@ async def test_the_daemons_daily_sync_reaches_intake_without_a_reload(
             gw, [record_to_json(dossier("000.00.00.H99-261102-00001", agency_code="000.00.00.H99"))]
         )
     assert answer["quarantined"] == 1  # checked against the version the daemon just synced
+
+
+async def test_the_nightly_sweep_fixes_what_the_portal_lost(
+    tmp_path: Path, portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = replace(
+        gateway_config(tmp_path, portal),
+        catalogue=CatalogueConfig(rate_per_s=0, nightly_reconcile="fix", reconcile_days=1),
+    )
+    waits: list[float] = []
+
+    def one_night(stop: asyncio.Event) -> Callable[[float], Awaitable[bool]]:
+        async def wait(seconds: float) -> bool:
+            waits.append(seconds)
+            return len(waits) > 1  # the first night comes at once, then the daemon stops
+
+        return wait
+
+    monkeypatch.setattr(two_way, "waiting_on", one_night)
+    codes = [f"{THANH_HOA}-261102-{n:05d}" for n in range(10)]
+    async with running(replace(config, catalogue=CatalogueConfig())) as gw:  # no sweep yet
+        await push(gw, [record_to_json(dossier(c)) for c in codes])
+        await drained(gw)
+        await portal.control("dossiers", {"op": "lose", "codes": codes[:2]})
+        await two_way.nightly_reconcile(config, gw.store, gw.worker, asyncio.Event())
+        await drained(gw)
+        audited = await gw.store.query("SELECT detail FROM audit WHERE event = 'reconciled'")
+    assert waits[1] == 86400  # the next night
+    [(detail,)] = audited
+    assert json.loads(detail)["counts"] == {THANH_HOA: {"missing": 2}}
+    assert sorted(portal.state.dossiers) == codes  # the lost ones are back
+
+
+def test_seconds_until_the_next_hour_in_portal_time() -> None:
+    at = datetime(2026, 12, 5, 1, 30, tzinfo=PORTAL_TZ).timestamp()
+    assert two_way.seconds_until(at, 2) == 1800
+    assert two_way.seconds_until(at, 1) == 86400 - 1800  # passed today: tomorrow
