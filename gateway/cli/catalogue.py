@@ -314,7 +314,7 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
 
     async def work(store: AnyStore, router: RouterRoute | None) -> DriftReport:
         assert router is not None
-        return await reconcile(
+        report = await reconcile(
             store,
             router,
             router.tables,
@@ -327,6 +327,10 @@ def _cmd_reconcile(args: argparse.Namespace) -> int:
             clock=time.time,
             limiter=_limiter(config),
         )
+        detail = {"by": who(args.by), "since": args.since, "until": args.until, "fix": args.fix}
+        detail |= {"agency": args.agency, "checked": report.checked, "counts": report.counts()}
+        await store.audit_system("reconciled", detail, now=time.time())
+        return report
 
     report = _run(config, work, route=True)
     if args.json:

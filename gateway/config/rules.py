@@ -12,6 +12,7 @@ from gateway.config.schema import (
     ROUTE_NAMES,
     AdminConfig,
     AuditConfig,
+    CatalogueConfig,
     FileDropConfig,
     GatewayConfig,
     InputConfig,
@@ -64,6 +65,7 @@ def check_values(config: GatewayConfig, problems: list[Problem]) -> None:
     _check_audit(config.audit, problems)
     _check_admin(config.admin, problems)
     _check_input(config.input, problems)
+    _check_catalogue(config.catalogue, problems)
     intake = config.intake
     if not 0 <= intake.port <= 65535:
         problems.append(Problem("intake.port", "must be a TCP port (0-65535)"))
@@ -223,3 +225,15 @@ def _check_input(rules: InputConfig, problems: list[Problem]) -> None:
         problems.append(Problem("input", reason))
     if not 4 <= rules.max_json_depth <= 1000:
         problems.append(Problem("input.max_json_depth", "must be between 4 and 1000"))
+
+
+def _check_catalogue(catalogue: CatalogueConfig, problems: list[Problem]) -> None:
+    """Issue 16: the sync's and the sweeps' bounds."""
+    if catalogue.rate_per_s < 0 or catalogue.max_details < 0:
+        problems.append(Problem("catalogue", "rate_per_s and max_details must be >= 0"))
+    if catalogue.daily_first_after_s < 0:
+        problems.append(Problem("catalogue.daily_first_after_s", "must be >= 0"))
+    if catalogue.reconcile_days < 1:
+        problems.append(Problem("catalogue.reconcile_days", "must be at least 1"))
+    if not 0 <= catalogue.reconcile_at_hour <= 23:
+        problems.append(Problem("catalogue.reconcile_at_hour", "must be an hour, 0-23"))

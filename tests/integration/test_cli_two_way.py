@@ -171,4 +171,11 @@ async def test_reconcile_and_resync_verbs(
         assert (code, json.loads(out)["drift"]) == (0, 0)
         code, out = await cli(capsys, "resync", "--config", config, "--since", since, "--by", "an")
         assert out.strip() == "3 record(s) queued again"
+        audited = await gw.store.query("SELECT detail FROM audit WHERE event = 'reconciled'")
+        first = json.loads(audited[0][0])
+        assert (len(audited), first["fix"], first["counts"]) == (
+            3,
+            False,
+            {"000.00.00.H56": {"missing": 1, "status_behind": 1}},
+        )
     assert all(state.dossiers[c]["item"]["TrangThaiHoSo"] == "2" for c in codes)

@@ -9,8 +9,9 @@ from bench.suggestion_quality import measure
 from gateway.catalogue.checks import catalogue_problems, with_catalogue
 from gateway.catalogue.names import name_score, normalise, strip_marks, suggest
 from gateway.catalogue.snapshot import ProcedureEntry, Snapshot, changes, procedure_entry
+from gateway.config.loading import parse_config
 from gateway.encoders.mapping import MappingTables, Table
-from gateway.errors import TranslationError
+from gateway.errors import ConfigError, TranslationError
 from gateway.indicators.f766 import ProcedureFacts
 from gateway.indicators.reading import catalogue_facts, merged_facts
 from gateway.model import Record
@@ -179,3 +180,24 @@ def test_the_catalogues_facts_come_first_and_the_file_fills_the_gaps() -> None:
     assert facts["B"] == ProcedureFacts(legal_days=5.0, issues_document=False)
     assert facts["C"] == from_file["C"]  # not in the catalogue: the file alone
     assert catalogue_facts(None) == {}
+
+
+def test_the_catalogue_settings_are_checked_with_their_paths() -> None:
+    document = {
+        "portal": {"base_url": "http://x", "username": "u", "password": "p"},
+        "catalogue": {
+            "rate_per_s": -1,
+            "reconcile_days": 0,
+            "reconcile_at_hour": 24,
+            "nightly_reconcile": "always",
+        },
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document, environ={})
+    paths = {p.path for p in caught.value.problems}
+    assert paths == {"catalogue.nightly_reconcile"}  # types first: the rest waits for a fix
+    del document["catalogue"]["nightly_reconcile"]  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError) as caught:
+        parse_config(document, environ={})
+    paths = {p.path for p in caught.value.problems}
+    assert paths == {"catalogue", "catalogue.reconcile_days", "catalogue.reconcile_at_hour"}
