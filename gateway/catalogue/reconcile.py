@@ -11,7 +11,11 @@ the gateway encoded it, field by field. Kinds of drift:
   our older snapshot would move the dossier backwards);
 - ``fields_different``: same status, other fields differ (the names are listed);
 - ``steps_missing``: where a progress look-up exists (``portal.progress_lookup_service``),
-  acknowledged steps the portal does not hold.
+  acknowledged steps the portal does not hold (a portal that refuses the look-up is not asked
+  again in the run);
+- ``not_checked``: the dossier could not be looked up (its code maps to nothing now, or the
+  portal refused the look-up); the others are still checked. A portal that is down ends the
+  run with the error.
 
 ``--fix`` queues again, through the normal queue (ordering, audit, the worker's own checks),
 exactly the latest snapshot of a dossier that is missing or behind (a missing one as a create,
@@ -28,11 +32,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import structlog
+
 from gateway.canonical import record_from_json
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step
 from gateway.encoders.mapping import MappingTables
+from gateway.errors import PermanentDeliveryError, TranslationError
 from gateway.model import Dossier, ProgressStep
 from gateway.store.contract import STATUS_RANK
+
+log = structlog.get_logger("gateway.catalogue")
 
 LOOKUP_SERVICE = "TraCuuHoSo"
 REQUEUED_EVENT = "reconcile_requeued"
@@ -224,20 +233,30 @@ async def reconcile(
 ) -> DriftReport:
     """Compare (and with ``fix`` queue again) every dossier acknowledged in the range."""
     report = DriftReport()
-    for ack in await acknowledged(store, since, until, agency):
-        mapped = tables.apply(ack.dossier)
+
+    async def ask(service: str, dossier: Dossier) -> list[dict[str, Any]]:
         if limiter is not None:
             await limiter.acquire()
-        found = await portal.share(
-            LOOKUP_SERVICE, mapped.agency_code, {"mahoso": mapped.dossier_code}
-        )
+        return await portal.share(service, dossier.agency_code, {"mahoso": dossier.dossier_code})
+
+    for ack in await acknowledged(store, since, until, agency):
+        try:
+            mapped = tables.apply(ack.dossier)
+            assert isinstance(mapped, Dossier)
+            found = await ask(LOOKUP_SERVICE, mapped)
+        except (TranslationError, PermanentDeliveryError) as exc:
+            # this dossier cannot be looked up (a code no table maps now, a refused look-up):
+            # say so, check the others; a portal that is down (retryable) ends the run
+            code, agency_code = ack.dossier.dossier_code, ack.dossier.agency_code
+            report.drifts.append(Drift(code, agency_code, "not_checked", str(exc)))
+            continue
         held_steps: list[dict[str, Any]] | None = None
         if progress_service and found:
-            if limiter is not None:
-                await limiter.acquire()
-            held_steps = await portal.share(
-                progress_service, mapped.agency_code, {"mahoso": mapped.dossier_code}
-            )
+            try:
+                held_steps = await ask(progress_service, mapped)
+            except PermanentDeliveryError as exc:  # the portal has no such look-up [?]
+                log.warning("progress_lookup_refused", service=progress_service, error=str(exc))
+                progress_service = ""  # not asked again in this run
         report.checked += 1
         drift = compare(ack, found[0] if found else None, held_steps, tables)
         if drift is None:

@@ -369,3 +369,32 @@ def test_seconds_until_the_next_hour_in_portal_time() -> None:
     at = datetime(2026, 12, 5, 1, 30, tzinfo=PORTAL_TZ).timestamp()
     assert two_way.seconds_until(at, 2) == 1800
     assert two_way.seconds_until(at, 1) == 86400 - 1800  # passed today: tomorrow
+
+
+async def test_a_refused_look_up_is_reported_and_the_others_still_checked(
+    tmp_path: Path, portal: Portal
+) -> None:
+    table = f"local,dvcqg\nSOTP-THANHHOA,{THANH_HOA}\nHG,{HAU_GIANG}\n"
+    (tmp_path / "agencies.csv").write_text(table, encoding="utf-8")  # Hậu Giang is known
+    config = gateway_config(tmp_path, portal)
+    moved = dossier(f"{HAU_GIANG}-261102-00001", agency_code=HAU_GIANG)
+    kept = [dossier(f"{THANH_HOA}-261102-{n:05d}") for n in range(3)]
+    since = time.time() - 1
+    async with running(config) as gw:
+        await push(gw, [record_to_json(r) for r in [moved, *kept]])
+        await drained(gw)
+        recode = {"op": "recode-agency", "code": HAU_GIANG, "new_code": NEW_CODE}
+        await portal.control("catalogue", recode)  # the portal now refuses the old madonvi
+        router = build_router(config)
+        try:
+            report = await reconcile(
+                gw.store, router, router.tables, since=since, until=None, by="t",
+                clock=time.time, progress_service="NoSuchService",
+            )  # fmt: skip
+        finally:
+            await router.close()
+    assert report.checked == 3
+    [drift] = report.drifts
+    assert (drift.dossier_code, drift.kind) == (moved.dossier_code, "not_checked")
+    assert HAU_GIANG in drift.detail
+    assert portal.state.calls["NoSuchService"] == 1  # refused once, then not asked again
