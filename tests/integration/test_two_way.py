@@ -50,6 +50,7 @@ from gateway.sources.intake import Intake, portal_validator
 from gateway.store.contract import STATUS_RANK
 from gateway.store.sqlite.store import SqliteStore
 from tests.factories import dossier, step
+from tests.pg import pg_database
 
 THANH_HOA = "000.00.00.H56"
 HAU_GIANG, NEW_CODE = "000.00.00.H30", "000.00.00.H62"
@@ -210,8 +211,19 @@ async def test_a_bad_draft_is_refused_whole(tmp_path: Path, portal: Portal) -> N
 DOSSIERS = 100
 
 
-async def test_a_lossy_portal_is_reconciled_to_no_drift(tmp_path: Path, portal: Portal) -> None:
-    config = gateway_config(tmp_path, portal)
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreConfig]:
+    if request.param == "sqlite":
+        yield StoreConfig(path=tmp_path / "gw.db")
+        return
+    async with pg_database() as dsn:
+        yield StoreConfig(engine="postgresql", dsn=dsn)
+
+
+async def test_a_lossy_portal_is_reconciled_to_no_drift(
+    tmp_path: Path, portal: Portal, engine: StoreConfig
+) -> None:
+    config = replace(gateway_config(tmp_path, portal), store=engine)
     records: list[Record] = []
     for n in range(DOSSIERS):
         code = f"{THANH_HOA}-261102-{n:05d}"
