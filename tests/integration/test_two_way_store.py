@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway.catalogue.checks import with_catalogue
+from gateway.catalogue.drafts import draft
+from gateway.catalogue.snapshot import ProcedureEntry, Snapshot
 from gateway.config.schema import StoreConfig
+from gateway.encoders.mapping import MappingTables
 from gateway.errors import TranslationError
 from gateway.model import Record
 from gateway.sources.intake import validate_for_portal
@@ -117,3 +121,31 @@ async def test_dossier_records_are_those_of_the_codes_asked_in_id_order(store: A
     assert [r[0] for r in rows] == sorted(r[0] for r in rows)
     assert json.loads(rows[0][4])["dossier_code"] == CODE
     assert await store.dossier_records([]) == []
+
+
+async def test_a_draft_names_local_procedure_codes_with_their_national_code(
+    store: AnyStore,
+) -> None:
+    catalogue = Snapshot(
+        procedures={
+            "1.001193": ProcedureEntry("Thủ tục đăng ký khai sinh", ("G15-TP07",)),
+            "1.000656": ProcedureEntry("Thủ tục đăng ký khai tử", ("G15-TP07",)),
+        },
+        fields={"G15-TP07": "Hộ tịch"},
+        agencies={"000.00.00.H56": "UBND tỉnh Thanh Hóa"},
+    )
+    check = with_catalogue(validate_for_portal, MappingTables(), catalogue)
+    records = [
+        dossier(CODE, procedure_code="1.001193.000.00.00.H56"),
+        dossier("000.00.00.H56-261102-00002", procedure_code="KT-LOCAL",
+                procedure_name="Đăng ký khai tử"),
+    ]  # fmt: skip
+    receipts = await store.accept(
+        [Incoming("t", r, r.dossier_code) for r in records], now=1.0, validate=check
+    )
+    assert [r.status for r in receipts] == ["quarantined", "quarantined"]
+    lines = await draft(store, MappingTables(), catalogue)
+    assert [(x.local, x.dvcqg, x.score) for x in lines] == [
+        ("1.001193.000.00.00.H56", "1.001193", 100.0),  # the code prefix
+        ("KT-LOCAL", "1.000656", 100.0),  # the name (98, "Thủ tục" dropped) + the same field
+    ]
