@@ -42,6 +42,7 @@ READY_TIMEOUT_S = 2.0
 MAX_REPLAY_COUNT = 100_000
 MAX_RECORD_ID = 2**63 - 1
 MAX_IDS = 1000
+MAX_NOTE = 500
 SECRET_KEYS = ("password", "token", "dsn", "secret", "key")
 
 
@@ -278,27 +279,51 @@ class AdminApi:
 
     async def replay(self, request: web.Request) -> web.Response:
         body = await _body(request)
-        principal = request[PRINCIPAL_KEY]
-        where = _dead_filter(body)
-        empty = not (where.record_ids or where.dossier_code or where.portal_code)
-        if empty and where.since is None and where.until is None and body.get("all") is not True:
-            raise ApiError(400, "name what to replay (ids, dossier, code, since, until) or all")
-        matching = await self.deps.store.dead_letters(where, limit=MAX_REPLAY_COUNT)
-        count = len(matching)
+        where, count = await self._matching(body)
         if body.get("dry_run") is True:
             return _json({"would_replay": count}, 200)
-        threshold = self.deps.config().admin.replay_confirm_above
-        if count > threshold and body.get("confirm") != count:
-            raise ApiError(
-                409,
-                f"{count} records would be replayed (more than {threshold}): send confirm: {count}",
-                would_replay=count,
-            )
+        self._confirmed(body, count, "replayed", "would_replay")
+        principal = request[PRINCIPAL_KEY]
         replayed = await self.deps.store.replay(
             where, by=f"{principal.name} (admin API)", now=self.deps.clock()
         )
         self.deps.worker.wake()
         return _json({"replayed": len(replayed), "ids": replayed[:1000]}, 200)
+
+    async def resolve(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        note = body.get("note", "")
+        if not isinstance(note, str) or len(note) > MAX_NOTE:
+            raise ApiError(400, f"note must be a string of at most {MAX_NOTE} characters")
+        where, count = await self._matching(body)
+        if body.get("dry_run") is True:
+            return _json({"would_resolve": count}, 200)
+        self._confirmed(body, count, "resolved", "would_resolve")
+        principal = request[PRINCIPAL_KEY]
+        done = await self.deps.store.resolve(
+            where, by=f"{principal.name} (admin API)", note=note, now=self.deps.clock()
+        )
+        self.deps.worker.wake()  # a resolved snapshot's steps may go now
+        return _json({"resolved": len(done), "ids": done[:1000]}, 200)
+
+    async def _matching(self, body: Mapping[str, Any]) -> tuple[DeadFilter, int]:
+        """The filter a replay or a resolve names, and how many dead letters it covers."""
+        where = _dead_filter(body)
+        empty = not (where.record_ids or where.dossier_code or where.portal_code)
+        if empty and where.since is None and where.until is None and body.get("all") is not True:
+            raise ApiError(400, "name which records (ids, dossier, code, since, until) or all")
+        matching = await self.deps.store.dead_letters(where, limit=MAX_REPLAY_COUNT)
+        return where, len(matching)
+
+    def _confirmed(self, body: Mapping[str, Any], count: int, verb: str, key: str) -> None:
+        """Above ``admin.replay_confirm_above`` the caller repeats the count (409 otherwise)."""
+        threshold = self.deps.config().admin.replay_confirm_above
+        if count > threshold and body.get("confirm") != count:
+            raise ApiError(
+                409,
+                f"{count} records would be {verb} (more than {threshold}): send confirm: {count}",
+                **{key: count},
+            )
 
     async def pause(self, request: web.Request) -> web.Response:
         return await self._pause(request, pause=True)

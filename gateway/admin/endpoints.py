@@ -45,6 +45,13 @@ REPLAY_BODY = {
         "confirm": {"type": "integer"},
     },
 }
+RESOLVE_BODY = {
+    **REPLAY_BODY,
+    "properties": {
+        **REPLAY_BODY["properties"],  # type: ignore[dict-item]
+        "note": {"type": "string", "maxLength": 500},
+    },
+}
 PAUSE_BODY = {
     "type": "object",
     "additionalProperties": False,
@@ -97,6 +104,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "replay",
         "Queue dead letters again: dry_run counts; above the threshold confirm must repeat it",
         body=REPLAY_BODY,
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/dead-letters/resolve",
+        Role.OPERATOR,
+        "resolve",
+        "Mark dead letters settled outside the gateway (never sent; a snapshot: the portal has "
+        "it); dry_run counts, above the threshold confirm must repeat it",
+        body=RESOLVE_BODY,
     ),
     Endpoint("GET", "/api/v1/routes", Role.VIEWER, "routes", "Routes, breakers, pauses"),
     Endpoint(

@@ -57,6 +57,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_by(show, "payload read")
     show.set_defaults(func=_cmd_show)
+    resolve = verbs.add_parser(
+        "resolve",
+        help="mark dead letters settled outside the gateway (never sent; audited with --by)",
+    )
+    _filters(resolve)
+    resolve.add_argument("--all", action="store_true", help="every dead letter")
+    resolve.add_argument("--note", default="", help="why (kept in the audit log)")
+    resolve.add_argument("--dry-run", action="store_true", help="only count them")
+    add_by(resolve, "resolve")
+    resolve.set_defaults(func=_cmd_resolve)
 
     replay = sub.add_parser("replay", help="queue dead letters again (audited with --by)")
     _filters(replay)
@@ -268,6 +278,24 @@ def _cmd_show(args: argparse.Namespace) -> int:
             print(f"blocks       {b.records} queued record(s) of its dossier, from {first}")
     if args.payload:
         print(json.dumps(json.loads(d.payload), ensure_ascii=False, indent=2))
+    return 0
+
+
+def _cmd_resolve(args: argparse.Namespace) -> int:
+    """A dead letter settled by hand (a snapshot entered on the portal, a duplicate the portal
+    already holds): it leaves the list and is never sent; a resolved snapshot releases the
+    steps behind it (the portal has the dossier)."""
+    where = _where(args)
+    if where == DeadFilter(include_quarantined=where.include_quarantined) and not args.all:
+        print("say which records: --id, --dossier, --code, --since, --until, or --all")
+        return 2
+    if args.dry_run:
+        letters = _with_store(args, lambda s: s.dead_letters(where, limit=MAX_DRY_RUN))
+        print(f"{len(letters)} record(s) would be resolved")
+        return 0
+    by = who(args.by)
+    ids = _with_store(args, lambda s: s.resolve(where, by=by, note=args.note, now=time.time()))
+    print(f"{len(ids)} record(s) resolved (by {by})")
     return 0
 
 

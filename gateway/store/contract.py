@@ -73,6 +73,8 @@ class State(enum.StrEnum):
     QUARANTINED = "quarantined"
     DEAD = "dead"
     SUPERSEDED = "superseded"
+    RESOLVED = "resolved"
+    """A dead letter an operator settled outside the gateway (``dlq resolve``): never sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +274,13 @@ class Store(Protocol):
 
     async def dead_letters(self, where: DeadFilter, *, limit: int = 1000) -> list[DeadLetter]:
         """Dead-lettered records matching ``where``, oldest first."""
+        ...
+
+    async def resolve(self, where: DeadFilter, *, by: str, note: str, now: float) -> list[int]:
+        """Mark the dead letters ``where`` covers as settled outside the gateway (state
+        ``resolved``, audited with ``by`` and ``note``); return their ids. A resolved dossier
+        snapshot means the portal holds the dossier (entered there by hand): its steps then
+        go. Nothing resolved is ever sent."""
         ...
 
     async def replay(self, where: DeadFilter, *, by: str, now: float) -> list[int]:

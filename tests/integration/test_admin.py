@@ -34,7 +34,12 @@ def sample_path(endpoint: Endpoint) -> str:
     )
 
 
-SAFE_BODIES = {"replay": {"all": True, "dry_run": True}, "pause": {}, "resume": {}}
+SAFE_BODIES = {
+    "replay": {"all": True, "dry_run": True},
+    "resolve": {"all": True, "dry_run": True},
+    "pause": {},
+    "resume": {},
+}
 
 
 async def call(

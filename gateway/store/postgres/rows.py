@@ -285,6 +285,36 @@ class PgTx:
         return queued
 
 
+RESOLVE_COLUMNS = "SELECT r.id, r.kind, r.dossier_code, r.state FROM records r"
+
+
+async def resolve(tx: PgTx, where: DeadFilter, by: str, note: str, now: float) -> list[int]:
+    """``Store.resolve`` inside one transaction (the dossiers locked first, like a replay)."""
+    sql, params = dead_where(where)
+    codes = await tx.conn.fetch(f"{_DEAD_CODES} WHERE {sql}", *params)
+    await tx.lock_dossiers({row[0]: "" for row in codes}, create=False)
+    rows = await tx.conn.fetch(
+        f"{RESOLVE_COLUMNS} WHERE {sql} ORDER BY r.id",
+        *params,
+    )
+    for rid, kind, code, state in rows:
+        await tx.conn.execute(
+            "UPDATE records SET state = 'resolved', lease_owner = NULL, lease_until = NULL, "
+            "updated_at = $2 WHERE id = $1",
+            rid,
+            now,
+        )
+        if kind == "dossier":
+            await tx.conn.execute(
+                "UPDATE dossiers SET on_portal = TRUE WHERE dossier_code = $1", code
+            )
+        detail = {"by": by, "from_state": state, "note": note, "portal_has_it": kind == "dossier"}
+        tx.audit(now, "resolved", rid, code, detail)
+    if rows:
+        await tx.conn.execute(f"NOTIFY {CHANNEL}")  # the steps a snapshot held may go now
+    return [int(r[0]) for r in rows]
+
+
 def _copy(facts: DossierFacts) -> DossierFacts:
     return DossierFacts(
         facts.latest,

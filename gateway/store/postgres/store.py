@@ -60,6 +60,7 @@ from gateway.store.postgres import schema as pg_schema
 from gateway.store.postgres import two_way
 from gateway.store.postgres.listener import Listener
 from gateway.store.postgres.rows import CHANNEL, DEAD_COLUMNS, PgTx, dead_where
+from gateway.store.postgres.rows import resolve as resolve_rows
 
 T = TypeVar("T")
 log = structlog.get_logger("gateway.store")
@@ -262,6 +263,9 @@ class PostgresStore:
         async with self._conn() as conn:
             rows = await conn.fetch(query, *params, limit)
         return [DeadLetter(*row) for row in rows]
+
+    async def resolve(self, where: DeadFilter, *, by: str, note: str, now: float) -> list[int]:
+        return await self._write(lambda tx: resolve_rows(tx, where, by, note, now))
 
     async def replay(self, where: DeadFilter, *, by: str, now: float) -> list[int]:
         return await self._write(lambda tx: tx.replay(where, by, now))

@@ -295,6 +295,27 @@ class SqliteTx:
         return queued
 
 
+RESOLVE_COLUMNS = "SELECT r.id, r.kind, r.dossier_code, r.state FROM records r"
+
+
+def resolve(tx: SqliteTx, where: DeadFilter, by: str, note: str, now: float) -> list[int]:
+    """``Store.resolve`` inside one transaction."""
+    sql, params = dead_where(where)
+    rows = tx.conn.execute(
+        f"{RESOLVE_COLUMNS} WHERE {sql} ORDER BY r.id",
+        params,
+    ).fetchall()
+    for rid, kind, dossier_code, state in rows:
+        tx.set_state(rid, State.RESOLVED, now)
+        if kind == "dossier":
+            tx.conn.execute(
+                "UPDATE dossiers SET on_portal = 1 WHERE dossier_code = ?", (dossier_code,)
+            )
+        detail = {"by": by, "from_state": state, "note": note, "portal_has_it": kind == "dossier"}
+        tx.audit(now, "resolved", rid, dossier_code, detail)
+    return [int(r[0]) for r in rows]
+
+
 def dead_where(where: DeadFilter) -> tuple[str, list[object]]:
     """SQL (qmark style, columns of ``records r``) selecting the dead letters ``where`` covers."""
     states = ("'dead', 'quarantined'") if where.include_quarantined else "'dead'"

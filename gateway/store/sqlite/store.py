@@ -50,6 +50,7 @@ from gateway.store.sqlite import two_way
 from gateway.store.sqlite.audit import AuditRows, chain_head
 from gateway.store.sqlite.presence import FileIdentity, write_anchor
 from gateway.store.sqlite.rows import DEAD_COLUMNS, LEASED_COLUMNS, SqliteTx, dead_where
+from gateway.store.sqlite.rows import resolve as resolve_rows
 from gateway.store.sqlite.schema import MIGRATIONS, SCHEMA
 
 T = TypeVar("T")
@@ -315,6 +316,13 @@ class SqliteStore:
             return [DeadLetter(*row) for row in rows]
 
         return await self._run(list_sync)
+
+    async def resolve(self, where: DeadFilter, *, by: str, note: str, now: float) -> list[int]:
+        def resolve_sync() -> list[int]:
+            with self._tx() as tx:
+                return resolve_rows(tx, where, by, note, now)
+
+        return await self._run(resolve_sync)
 
     async def replay(self, where: DeadFilter, *, by: str, now: float) -> list[int]:
         def replay_sync() -> list[int]:
