@@ -36,7 +36,7 @@ from gateway.config.schema import GatewayConfig
 from gateway.delivery.worker import DeliveryWorker
 from gateway.encoders.mapping import MappingTables
 from gateway.errors import ConfigError, StoreLostError
-from gateway.indicators.f766 import compute, parse_period
+from gateway.indicators.f766 import ProcedureFacts, compute, parse_period
 from gateway.indicators.reading import (
     catalogue_facts,
     histories,
@@ -324,6 +324,7 @@ def _operators(
         schema_current=lambda: schema_current(store),
         indicators=lambda: month_indicators(store, clock, current[0]),
         histories=lambda: histories(store),
+        facts=lambda: indicator_facts(store, current[0]),
         clock=clock,
     )
 
@@ -362,14 +363,19 @@ async def schema_current(store: AnyStore) -> bool:
     return bool(rows) and int(rows[0][0]) == sqlite_schema.SCHEMA_VERSION
 
 
+async def indicator_facts(store: AnyStore, config: GatewayConfig) -> dict[str, ProcedureFacts]:
+    """The synced catalogue's facts first (issue 16), ``indicators.procedures`` for the rest."""
+    synced = catalogue_facts(await current_snapshot(store))
+    return merged_facts(procedure_facts(config), synced)
+
+
 async def month_indicators(
     store: AnyStore, clock: Callable[[], float], config: GatewayConfig
 ) -> list[tuple[str, float | None, float | None]]:
     """The Decision 766 figures of the current month, for the metrics."""
     now = datetime.fromtimestamp(clock(), PORTAL_TZ)
     period = parse_period(now.strftime("%Y-%m"))
-    synced = catalogue_facts(await current_snapshot(store))  # issue 16: the portal's own facts
-    facts = merged_facts(procedure_facts(config), synced)
+    facts = await indicator_facts(store, config)
     points = dict(config.indicators.points)
     found = await histories(store)
     table = compute(found, period, as_of=now, procedures=facts, points=points)

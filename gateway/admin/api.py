@@ -32,7 +32,7 @@ from gateway.audit.chain import AuditEntry
 from gateway.config.schema import ROUTE_NAMES, GatewayConfig
 from gateway.delivery.worker import DeliveryWorker
 from gateway.errors import StoreError
-from gateway.indicators.f766 import DossierHistory
+from gateway.indicators.f766 import DossierHistory, ProcedureFacts
 from gateway.model import PORTAL_TZ
 from gateway.store.contract import DeadFilter, DeadLetter, Store
 
@@ -60,6 +60,8 @@ class AdminDeps:
     indicators: Callable[[], Awaitable[list[tuple[str, float | None, float | None]]]] | None = None
     histories: Callable[[], Awaitable[list[DossierHistory]]] | None = None
     """Each dossier's history, for the console's Decision 766 page."""
+    facts: Callable[[], Awaitable[dict[str, ProcedureFacts]]] | None = None
+    """The catalogue facts the indicators use (synced catalogue, then the CSV)."""
     clock: Callable[[], float] = time.time
     draining: bool = False
     extra: dict[str, Any] = field(default_factory=dict)

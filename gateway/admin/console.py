@@ -425,7 +425,7 @@ class Console:
             await deps.histories(),
             period,
             as_of=now,
-            procedures=procedure_facts(config),
+            procedures=await deps.facts() if deps.facts else procedure_facts(config),
             points=dict(config.indicators.points),
         )
         section = found[0]
