@@ -36,6 +36,11 @@ from gateway.store.contract import (
     Validate,
 )
 from gateway.store.sqlite.audit import AuditRows, chain_head
+from gateway.store.sqlite.inbound import (
+    SqliteInbound,
+    divert_portal_hosted,
+    release_jobs_at_start,
+)
 from gateway.store.sqlite.rows import DEAD_COLUMNS, SqliteTx, dead_where
 from gateway.store.sqlite.schema import MIGRATIONS, SCHEMA
 
@@ -51,6 +56,8 @@ class SqliteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._conn: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
+        self.inbound = SqliteInbound(self)
+        """The inbound tables (:mod:`gateway.store.inbound`)."""
 
     @classmethod
     async def open(
@@ -169,6 +176,7 @@ class SqliteStore:
             with self._tx() as tx:
                 plan = plan_accept(items, validate=validate, key_id=tx.key_id, facts=tx.facts)
                 receipts = tx.apply(plan, now)
+                divert_portal_hosted(tx, items, receipts, now)
                 if cursor is not None:
                     tx.conn.execute(
                         "INSERT INTO source_cursors (source, value, updated_at) VALUES (?, ?, ?)"
@@ -252,6 +260,7 @@ class SqliteStore:
             ).fetchall()
             for rid, dossier_code, rescues in rows:
                 tx.rescue(rid, dossier_code, rescues, now, max_rescues, "lease_released_at_start")
+        release_jobs_at_start(self, now)
 
     # -- dead letters -----------------------------------------------------------------------
 
