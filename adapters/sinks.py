@@ -107,3 +107,52 @@ class OutboxFileSink:
 @dataclass(frozen=True, slots=True)
 class _NoOptions:
     pass
+
+
+SQL_TABLES = {
+    "postgresql": """
+CREATE TABLE dvc_inbound_dossier (
+    ma_ho_so   TEXT PRIMARY KEY,
+    ma_tthc    TEXT NOT NULL,
+    ngay_nop   TIMESTAMPTZ,
+    nguoi_nop  TEXT NOT NULL,
+    ma_so_thue TEXT,
+    dien_thoai TEXT,
+    email      TEXT,
+    noi_dung   TEXT
+);
+CREATE TABLE dvc_inbound_attachment (
+    ma_ho_so TEXT NOT NULL REFERENCES dvc_inbound_dossier (ma_ho_so),
+    thu_tu   INTEGER NOT NULL,
+    vai_tro  TEXT NOT NULL,
+    ten_tep  TEXT NOT NULL,
+    loai_tep TEXT NOT NULL,
+    sha256   TEXT NOT NULL,
+    noi_dung BYTEA NOT NULL,
+    PRIMARY KEY (ma_ho_so, thu_tu)
+);
+""",
+    "mysql": """
+CREATE TABLE dvc_inbound_dossier (
+    ma_ho_so   VARCHAR(100) PRIMARY KEY,
+    ma_tthc    VARCHAR(100) NOT NULL,
+    ngay_nop   DATETIME NULL,
+    nguoi_nop  VARCHAR(2000) NOT NULL,
+    ma_so_thue VARCHAR(100),
+    dien_thoai VARCHAR(100),
+    email      VARCHAR(500),
+    noi_dung   LONGTEXT
+) CHARACTER SET utf8mb4;
+CREATE TABLE dvc_inbound_attachment (
+    ma_ho_so VARCHAR(100) NOT NULL,
+    thu_tu   INT NOT NULL,
+    vai_tro  VARCHAR(20) NOT NULL,
+    ten_tep  VARCHAR(255) NOT NULL,
+    loai_tep VARCHAR(200) NOT NULL,
+    sha256   CHAR(64) NOT NULL,
+    noi_dung LONGBLOB NOT NULL,
+    PRIMARY KEY (ma_ho_so, thu_tu)
+) CHARACTER SET utf8mb4;
+""",
+}
+"""The tables :class:`SqlRowsSink` writes into, as a vendor creates them (the vendor guide)."""

@@ -143,7 +143,11 @@ class SqlTransport:
                 async with conn.cursor() as cur:
                     for row in delivery.rows:
                         columns = ", ".join(f"`{c}`" for c in row.values)
-                        marks = ", ".join(["%s"] * len(row.values))
+                        # bytes go as hex: the installed aiomysql cannot escape bytes
+                        marks = ", ".join(
+                            "UNHEX(%s)" if isinstance(v, bytes) else "%s"
+                            for v in row.values.values()
+                        )
                         again = f"`{row.key[0]}` = `{row.key[0]}`"
                         inserted += await cur.execute(
                             f"INSERT INTO `{row.table}` ({columns}) VALUES ({marks}) "  # noqa: S608
@@ -188,6 +192,8 @@ def _mysql_value(value: object) -> object:
     """MariaDB's DATETIME has no zone: the portal's local time, as the vendor's clerks read it."""
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(PORTAL_TZ).replace(tzinfo=None)
+    if isinstance(value, bytes):
+        return value.hex()
     return value
 
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
         async def _run(self, fn: Callable[[], T]) -> T: ...
 
+
 CLAIM_JOBS_SQL = """
 SELECT j.id, j.dossier_code, j.target, j.payload, j.attempts, j.uncertain
 FROM inbound_jobs j
