@@ -35,16 +35,21 @@ from gateway.config.loading import load_config
 from gateway.config.schema import GatewayConfig
 from gateway.delivery.worker import DeliveryWorker
 from gateway.errors import ConfigError
+from gateway.inbound.running import Inbound, running_inbound
+from gateway.inbound.transports import Delivered
+from gateway.inbound.worker import Send
 from gateway.indicators.f766 import compute, parse_period
 from gateway.indicators.reading import histories
 from gateway.model import PORTAL_TZ
 from gateway.routes.router import build_router
+from gateway.routes.status_report import send_status_report
 from gateway.sources.backpressure import Backpressure
 from gateway.sources.configured import build_pull_sources
 from gateway.sources.installed import InstalledAdapters
 from gateway.sources.intake import Intake, IntakeSource, portal_validator
 from gateway.sources.pulling import PullLoop
 from gateway.store.engines import AnyStore, open_audit_repository, open_store
+from gateway.store.inbound import ClaimedJob
 from gateway.store.postgres import schema as pg_schema
 from gateway.store.postgres.store import PostgresStore
 from gateway.store.sqlite import schema as sqlite_schema
@@ -71,6 +76,8 @@ class Gateway:
     on_reload: list[Callable[[GatewayConfig], None]] = field(default_factory=list)
     installed: InstalledAdapters = field(default_factory=InstalledAdapters)
     """Adapter packages installed since the start are made loadable on SIGHUP."""
+    inbound: Inbound | None = None
+    """Dossiers pushed down by the portal (None: ``inbound.enabled`` is false)."""
 
 
 def build_sources(config: GatewayConfig) -> dict[str, IntakeSource]:
@@ -147,10 +154,18 @@ async def running(
             portal=config.portal.base_url,
         )
         gateway = Gateway(
-            config, store, worker, intake, port, pulls, deps.metrics, admin, admin_port
-        )
-        gateway.on_reload.append(lambda new: current.__setitem__(0, new))
-        yield gateway
+            config, store, worker, intake, port, pulls, deps.metrics, admin, admin_port,
+            on_reload=[lambda new: current.__setitem__(0, new)],
+        )  # fmt: skip
+        async with running_inbound(
+            config.inbound,
+            store.inbound,
+            report=_reporter(worker),
+            owner=worker.owner,
+            clock=clock,
+            grace_s=grace_s,
+        ) as gateway.inbound:
+            yield gateway
     finally:
         deps.draining = True  # /healthz and /readyz answer 503 from now on
         sources_stop.set()
@@ -166,6 +181,17 @@ async def running(
             await sealing
         await _close_store(store, worker.owner, clock)
         log.info("gateway_stopped")
+
+
+def _reporter(worker: DeliveryWorker) -> Send:
+    """Status reports of portal-hosted dossiers go on the worker's current road (a reload may
+    change it)."""
+
+    async def report(job: ClaimedJob) -> Delivered:
+        sent = await send_status_report(worker.route, job.payload)
+        return Delivered({"http_status": sent.http_status, "portal_code": sent.portal_code})
+
+    return report
 
 
 async def _close_store(store: AnyStore, owner: str, clock: Callable[[], float]) -> None:

@@ -33,6 +33,7 @@ from gateway.audit.attempts import note_request
 from gateway.config.schema import PortalConfig
 from gateway.encoders.contract_check import check_message
 from gateway.encoders.dvcqg_json import PERSONAL_FIELDS, encode_dossier, encode_step, envelope
+from gateway.encoders.status_report import status_envelope
 from gateway.errors import (
     PermanentDeliveryError,
     RetryableDeliveryError,
@@ -93,6 +94,22 @@ class DvcqgRestRoute:
     async def send_steps(self, steps: Sequence[ProgressStep]) -> Sent:
         items = [encode_step(s) for s in steps]
         return await self._call(PROGRESS_SERVICE, _one_agency(steps), items, updating=None)
+
+    async def send_status_report(self, agency: str, data: dict[str, Any]) -> Sent:
+        """``DongBoTrangThaiHoSo`` for a portal-hosted dossier (``data`` from
+        :func:`gateway.encoders.status_report.encode_status_report`, checked there)."""
+        for attempt in (1, 2):
+            session = await self._current_session()
+            body = status_envelope(session=session, agency_code=agency, data=data)
+            try:
+                status, code, message, _ = await self._exchange(self._config.service_path, body)
+            except SessionExpiredError:
+                self._session = None
+                if attempt == 2:
+                    raise
+                continue
+            return Sent(status, code, message)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send_after_look_up(self, agency: str, items: list[dict[str, Any]]) -> Sent:
         """Spec §7 strategy (a): ``TraCuuHoSo`` for each dossier, then creates and updates."""

@@ -26,7 +26,7 @@ from typing import Any, TypedDict
 
 from aiohttp import web
 
-from . import contracts, faults, lgsp, rules, xroad
+from . import contracts, faults, hosted, lgsp, rules, xroad
 from .catalogue import Catalogue, load_catalogue
 
 logger = logging.getLogger("gateway.simulator")
@@ -87,9 +87,12 @@ class PortalState:
     calls: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
     duplicate_progress: int = 0
+    hosted: hosted.HostedBook = field(default_factory=hosted.HostedBook)
+    """Portal-hosted dossiers pushed to the gateway and their status reports (:mod:`.hosted`)."""
 
     def reset(self) -> None:
         """Forget every dossier, progress item and statistic."""
+        self.hosted.reset()
         self.dossiers.clear()
         self.progress.clear()
         self.calls.clear()
@@ -305,6 +308,14 @@ def _describe_procedure(call: _Call) -> dict[str, Any]:
     return {"result": [{**result, "LINHVUCTHUCHIEN": [field_]}]}
 
 
+def _sync_status(call: _Call) -> dict[str, Any]:
+    """``DongBoTrangThaiHoSo`` (``type`` "2"): the status of a dossier filed on the portal."""
+    refusal = call.state.hosted.check_report(call.body.get("data"))
+    if refusal is not None:
+        raise PortalRejection(-1, refusal)
+    return {}
+
+
 SERVICES: Mapping[str, Callable[[_Call], dict[str, Any]]] = {
     "DongBoHoSoMC": _sync_dossiers,
     "CapNhatTienDoHoSoMC": _sync_progress,
@@ -312,6 +323,7 @@ SERVICES: Mapping[str, Callable[[_Call], dict[str, Any]]] = {
     "TraCuuTienDoHoSo": _look_up_progress,
     "LayDanhSachTTHC": _list_procedures,
     "LayThuTuc": _describe_procedure,
+    "DongBoTrangThaiHoSo": _sync_status,
 }
 
 
@@ -391,6 +403,10 @@ async def _handle_state(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE_KEY].snapshot(), dumps=_dumps)
 
 
+async def _handle_hosted(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE_KEY].hosted.snapshot(), dumps=_dumps)
+
+
 async def _handle_reset(request: web.Request) -> web.Response:
     request.app[STATE_KEY].reset()
     logger.info("state_reset")
@@ -437,6 +453,7 @@ def create_app(
     app.router.add_post("/mapi/g", _handle_service)
     app.router.add_get("/_sim/state", _handle_state)
     app.router.add_post("/_sim/reset", _handle_reset)
+    app.router.add_get("/_sim/hosted", _handle_hosted)
     app.router.add_post("/_sim/expire-sessions", _handle_expire_sessions)
     fronts = xroad.Portal(
         serve=serve, login=_handle_login, service=_handle_service, rejection=PortalRejection
