@@ -17,7 +17,9 @@ from gateway.model import Dossier, ProgressStep
 
 
 def report_payload(record: Dossier | ProgressStep) -> dict[str, Any] | None:
-    """The canonical status report of a record, or None when it has no time to report."""
+    """The canonical status report of a record, or None when it has no date to report: a
+    snapshot reports the date of its status (``NgayTra`` for 10, ``NgayKetThucXuLy`` for 9,
+    else ``NgayTiepNhan``), a step its ``ThoiDiemXuLy``."""
     if isinstance(record, ProgressStep):
         return {
             "dossier_code": record.dossier_code,
@@ -29,8 +31,9 @@ def report_payload(record: Dossier | ProgressStep) -> dict[str, Any] | None:
             "owner_account_id": "",
             "documents": [],
         }
-    moments = [record.returned_at, record.processing_finished_at, record.received_at]
-    handled = next((m for m in moments if m is not None), None)
+    # the date of the status the snapshot reports: returned (10), finished (9), else received
+    by_status = {10: record.returned_at, 9: record.processing_finished_at}
+    handled = by_status.get(int(record.status)) or record.received_at
     if handled is None:
         return None
     return {

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,11 +72,12 @@ class HostedBook:
 
 def hosted_body(index: int, rng: random.Random, start: datetime) -> dict[str, Any]:
     """A promotion-notice dossier as the portal pushes it (spec dvcqg §2.4)."""
-    code = f"G22.38-{start:%y%m%d}-{index:05d}"
+    code = f"000.00.00.H56-{start:%y%m%d}-P{index:05d}"
     filed = start + timedelta(minutes=index)
     return {
         "MaHoSo": code,
         "MaTTHC": "1.001234",
+        "MaDonVi": "000.00.00.H56",
         "SoVanBan": f"{index}/{start:%Y}/TB-KM",
         "NgayNopHoSo": filed.strftime(DATE),
         "TenThuongNhan": rng.choice(["Công ty TNHH Ánh Dương", "Công ty CP Sông Mã"]),
@@ -137,8 +139,11 @@ async def push_dossiers(
     broken: int = 3,
     concurrency: int = 8,
     timeout_s: float = 30.0,
+    on_answer: Callable[[str, int], None] = lambda code, answer: None,
 ) -> PushReport:
-    """Push ``count`` dossiers (and repeats and broken ones) until each is answered."""
+    """Push ``count`` dossiers (and repeats and broken ones) until each is answered; a fault
+    (no answer, a 5xx, a lost answer) is resent with a growing pause for up to ``timeout_s``.
+    ``on_answer(MaHoSo, error_code)`` is called as answers come."""
     rng = random.Random(seed)  # noqa: S311 - test data
     start = start or datetime(2026, 11, 27, 8, 0)
     report = PushReport()
@@ -153,6 +158,7 @@ async def push_dossiers(
             async with slots:
                 code = await _until_answered(http, url, body, lose, timeout_s, report)
                 _note(report, body["MaHoSo"], code)
+                on_answer(body["MaHoSo"], code)
 
         losing = [i % lose_answer_every == 0 for i in range(1, len(bodies) + 1)]
         await asyncio.gather(*(one(b, lose) for b, lose in zip(bodies, losing, strict=True)))

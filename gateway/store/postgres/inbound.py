@@ -89,7 +89,7 @@ async def divert_portal_hosted(
             continue
         for rid in receipt.record_ids:
             payload_json = await tx.conn.fetchval(
-                "SELECT payload FROM records WHERE id = $1 AND state = 'queued' "
+                "SELECT payload FROM records WHERE id = $1 AND state IN ('queued', 'quarantined') "
                 "AND kind IN ('dossier', 'progress')",
                 rid,
             )

@@ -73,7 +73,9 @@ def divert_portal_hosted(
 ) -> int:
     """Inside the outbox's accept transaction: records of portal-hosted dossiers become
     ``report`` jobs instead of ``DongBoHoSoMC`` / ``CapNhatTienDoHoSoMC`` (the portal holds
-    those dossiers already). Return how many were diverted."""
+    those dossiers already). A record quarantined because ``DongBoHoSoMC`` would refuse it
+    is reported too (a report needs only a status and a time); one stored as superseded (its
+    status would go backwards) is not. Return how many were diverted."""
     codes = {i.record.dossier_code for i in items if isinstance(i, Incoming)}
     if not codes:
         return 0
@@ -91,7 +93,7 @@ def divert_portal_hosted(
             continue
         for rid in receipt.record_ids:
             row = tx.conn.execute(
-                "SELECT payload FROM records WHERE id = ? AND state = 'queued' "
+                "SELECT payload FROM records WHERE id = ? AND state IN ('queued', 'quarantined') "
                 "AND kind IN ('dossier', 'progress')",
                 (rid,),
             ).fetchone()
