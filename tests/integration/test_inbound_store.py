@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.audit.chain import verify_chain
+from gateway.errors import TranslationError
 from gateway.inbound.model import parse_portal_dossier
 from gateway.model import Dossier, DossierStatus, ProgressStep
 from gateway.sources.intake import validate_for_portal
@@ -158,3 +159,17 @@ async def test_status_changes_of_a_portal_hosted_dossier_become_ordered_reports(
     assert found.count("status_report_queued") == 3
     assert found.count("status_report_delivered") == 3
     assert verify_chain(await store.audit_entries()) is None
+
+
+async def test_a_record_the_portal_would_refuse_upward_is_still_reported(store: AnyStore) -> None:
+    await receive(store)
+
+    def refuse(record: object) -> None:
+        raise TranslationError.at("$.data[0].MaTTHC", "not in the portal's catalogue")
+
+    local = replace(dossier(), dossier_code=CODE)
+    receipts = await store.accept([Incoming("onestop", local, "k")], now=5.0, validate=refuse)
+    assert [r.status for r in receipts] == ["quarantined"]
+    [job] = await store.inbound.claim_jobs(JobKind.REPORT, "w", 10, now=6.0, lease_s=60)
+    assert job.payload["status"] == int(local.status)
+    assert (await store.counts())["quarantined"] == 0  # reported instead of kept for the portal
