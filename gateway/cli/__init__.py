@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from gateway.cli import adapters, audit, core, db, dlq, indicators, translate
+from gateway.cli import adapters, audit, core, db, dlq, inbound, indicators, translate
 from gateway.errors import ConfigError, GatewayError, StoreUnavailableError
 
-COMMAND_MODULES = (core, translate, adapters, audit, db, dlq, indicators)
+COMMAND_MODULES = (core, translate, adapters, audit, db, dlq, inbound, indicators)
 """Every module that adds verbs; each has ``register(subparsers)``."""
 
 
