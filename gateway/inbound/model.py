@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -351,6 +352,11 @@ def audit_detail(dossier: InboundDossier, digest: str) -> dict[str, Any]:
 
 
 # -- what a sink asks the gateway to do -------------------------------------------------------
+
+SQL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+"""A table or column name a SQL delivery may use (never quoted from input)."""
+FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
+"""A file name an outbox delivery may use: no folder, no leading dot."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import ssl
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,11 +25,14 @@ import aiomysql
 import asyncpg
 
 from gateway.errors import PermanentDeliveryError, RetryableDeliveryError
-from gateway.inbound.model import FileDelivery, HttpDelivery, SqlDelivery
+from gateway.inbound.model import (
+    FILE_NAME,
+    SQL_NAME,
+    FileDelivery,
+    HttpDelivery,
+    SqlDelivery,
+)
 from gateway.model import PORTAL_TZ
-
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
 
 
 class Transport(Protocol):
@@ -92,7 +94,7 @@ class SqlTransport:
     async def send(self, delivery: SqlDelivery, dossier_code: str) -> Delivered:
         for row in delivery.rows:
             for name in (row.table, *row.values, *row.key):
-                if not _IDENTIFIER.fullmatch(name):
+                if not SQL_NAME.fullmatch(name):
                     raise PermanentDeliveryError(f"sink sql: {name[:40]!r} is not a plain name")
         if self._engine == "postgresql":
             inserted = await self._postgres(delivery)
@@ -205,7 +207,7 @@ class OutboxTransport:
         self._folder = folder
 
     async def send(self, delivery: FileDelivery, dossier_code: str) -> Delivered:
-        if not _FILE_NAME.fullmatch(delivery.name):
+        if not FILE_NAME.fullmatch(delivery.name):
             raise PermanentDeliveryError(f"sink outbox: {delivery.name[:40]!r} is not a plain name")
         try:
             await asyncio.to_thread(self._write, delivery)
