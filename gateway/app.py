@@ -35,6 +35,7 @@ from gateway.config.loading import load_config
 from gateway.config.schema import GatewayConfig
 from gateway.delivery.worker import DeliveryWorker
 from gateway.errors import ConfigError
+from gateway.inbound.pulling import fetch_on
 from gateway.inbound.running import Inbound, running_inbound
 from gateway.inbound.transports import Delivered
 from gateway.inbound.worker import Send
@@ -162,6 +163,8 @@ async def running(
             store.inbound,
             report=_reporter(worker),
             owner=worker.owner,
+            fetch=fetch_on(lambda: worker.route, config.inbound.pull.agency),
+            note=store.note,
             clock=clock,
             grace_s=grace_s,
         ) as gateway.inbound:

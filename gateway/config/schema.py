@@ -356,6 +356,23 @@ class InboundSinkConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class InboundPullConfig:
+    """Portal-hosted dossiers pulled by date range (``DanhSachHoSo`` + ``LayTaiLieuHoSo``)
+    for services the portal does not push; the watermark is saved with the dossiers."""
+
+    enabled: bool = False
+    agency: str = ""
+    """``madonvi`` and ``donViXuLy`` of the calls: the agency whose dossiers are pulled."""
+    start_at: str = "2026-01-01T00:00:00+07:00"
+    """Where the first pull starts (ISO 8601); later pulls start where the last one ended."""
+    window_s: float = 86400.0
+    """The longest date range one call asks for."""
+    settle_s: float = 300.0
+    """Ranges end this long before now: a dossier filed a moment ago may not be listed yet."""
+    interval_s: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
 class InboundConfig:
     """Dossiers filed on the national portal and pushed down (spec dvcqg §2.4): the endpoint
     the portal posts to, the sink that hands them to the one-stop system, and the status
@@ -381,6 +398,7 @@ class InboundConfig:
     sink: InboundSinkConfig = field(default_factory=InboundSinkConfig)
     report_status: bool = True
     """Send status changes of portal-hosted dossiers back with ``DongBoTrangThaiHoSo``."""
+    pull: InboundPullConfig = field(default_factory=InboundPullConfig)
     batch_size: int = 32
     lease_s: float = 120.0
     idle_poll_s: float = 1.0

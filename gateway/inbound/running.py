@@ -17,7 +17,8 @@ from aiohttp import web
 
 from adapters import registry
 from gateway.config.schema import InboundConfig
-from gateway.inbound.endpoint import InboundEndpoint, server_tls
+from gateway.inbound.endpoint import InboundEndpoint, limits_of, server_tls
+from gateway.inbound.pulling import Fetch, HostedPull, Note
 from gateway.inbound.transports import HttpTransport, OutboxTransport, SqlTransport
 from gateway.inbound.worker import JobWorker, Send, SinkRunner
 from gateway.store.inbound import InboundStore, JobKind
@@ -33,6 +34,7 @@ class Inbound:
     port: int
     sink: JobWorker
     reports: JobWorker | None
+    pull: HostedPull | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -57,6 +59,8 @@ async def running_inbound(
     *,
     report: Send,
     owner: str,
+    fetch: Fetch | None = None,
+    note: Note | None = None,
     clock: Callable[[], float] = time.time,
     grace_s: float = 10.0,
 ) -> AsyncIterator[Inbound | None]:
@@ -88,6 +92,11 @@ async def running_inbound(
         inbound.tasks.append(asyncio.create_task(sink.run(stop), name="inbound:sink"))
         if reports is not None:
             inbound.tasks.append(asyncio.create_task(reports.run(stop), name="inbound:reports"))
+        if config.pull.enabled and fetch is not None and note is not None:
+            inbound.pull = HostedPull(store, fetch, note, config.pull, limits_of(config),
+                                      sink_name=runner.sink.name, on_commit=sink.wake,
+                                      clock=clock)  # fmt: skip
+            inbound.tasks.append(asyncio.create_task(inbound.pull.run(stop), name="inbound:pull"))
         log.info("inbound_started", inbound=f"{config.host}:{port}{config.path}",
                  sink=runner.sink.name)  # fmt: skip
         yield inbound

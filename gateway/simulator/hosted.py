@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,7 +36,11 @@ class HostedBook:
     reports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     out_of_order: list[str] = field(default_factory=list)
 
+    served: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Dossiers the portal holds for the gateway to pull (``DanhSachHoSo``)."""
+
     def reset(self) -> None:
+        self.served.clear()
         self.pushed.clear()
         self.reports.clear()
         self.out_of_order.clear()
@@ -61,6 +65,29 @@ class HostedBook:
             self.out_of_order.append(code)
         earlier.append(dict(data))
         return None
+
+    def list_served(self, params: Mapping[str, Any]) -> list[dict[str, Any]] | str:
+        """``DanhSachHoSo``: the dossiers filed in ``[ngayNhan1, ngayNhan2)`` (both
+        ``yyyyMMddHHmmss`` [I]), without their papers (``LayTaiLieuHoSo`` gives those)."""
+        since, until = params.get("ngayNhan1"), params.get("ngayNhan2")
+        for value in (since, until):
+            try:
+                datetime.strptime(str(value), DATE)
+            except ValueError:
+                return "ngayNhan1 và ngayNhan2 phải có dạng yyyyMMddHHmmss"
+        found = [
+            {k: v for k, v in body.items() if k != "TaiLieuNop"}
+            for body in self.served.values()
+            if str(since) <= body["NgayNopHoSo"] < str(until)
+        ]
+        return sorted(found, key=lambda b: (b["NgayNopHoSo"], b["MaHoSo"]))
+
+    def papers(self, code: object) -> list[dict[str, Any]] | str:
+        """``LayTaiLieuHoSo``: the papers of one served dossier."""
+        body = self.served.get(str(code))
+        if body is None:
+            return "Không tìm thấy hồ sơ"
+        return list(body.get("TaiLieuNop", []))
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -316,6 +316,22 @@ def _sync_status(call: _Call) -> dict[str, Any]:
     return {}
 
 
+def _list_hosted(call: _Call) -> dict[str, Any]:
+    """``DanhSachHoSo``: portal-hosted dossiers filed in a date range (:mod:`.hosted`)."""
+    found = call.state.hosted.list_served(call.body)
+    if isinstance(found, str):
+        raise PortalRejection(-1, found)
+    return {"result": found}
+
+
+def _hosted_papers(call: _Call) -> dict[str, Any]:
+    """``LayTaiLieuHoSo``: the papers of one portal-hosted dossier."""
+    found = call.state.hosted.papers(call.body.get("mahoso"))
+    if isinstance(found, str):
+        raise PortalRejection(-1, found)
+    return {"result": found}
+
+
 SERVICES: Mapping[str, Callable[[_Call], dict[str, Any]]] = {
     "DongBoHoSoMC": _sync_dossiers,
     "CapNhatTienDoHoSoMC": _sync_progress,
@@ -324,6 +340,8 @@ SERVICES: Mapping[str, Callable[[_Call], dict[str, Any]]] = {
     "LayDanhSachTTHC": _list_procedures,
     "LayThuTuc": _describe_procedure,
     "DongBoTrangThaiHoSo": _sync_status,
+    "DanhSachHoSo": _list_hosted,
+    "LayTaiLieuHoSo": _hosted_papers,
 }
 
 

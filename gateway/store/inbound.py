@@ -23,10 +23,12 @@ Every method is one transaction with its audit entries (the audit chain is the o
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gateway.inbound.model import InboundDossier
+from gateway.store.contract import SourceCursor
 
 
 class JobKind(enum.StrEnum):
@@ -100,6 +102,24 @@ class InboundStore(Protocol):
         """Store a pushed dossier and its ``deliver`` job with their audit entries, durably,
         before returning; the same ``MaHoSo`` again is a ``duplicate`` (audited, nothing
         stored, whatever its content: the portal's reference identifies the dossier)."""
+        ...
+
+    async def receive_batch(
+        self,
+        source: str,
+        items: Sequence[tuple[InboundDossier, str]],
+        *,
+        sink: str,
+        now: float,
+        cursor: SourceCursor,
+    ) -> list[InboundReceipt]:
+        """:meth:`receive` for each pulled dossier, and the pull's new ``cursor`` (the end of
+        the date range it covered), in one transaction: the watermark never runs ahead of
+        the dossiers it covers."""
+        ...
+
+    async def get_cursor(self, source: str) -> str | None:
+        """The last cursor saved for a pull (the outbox's ``Store.get_cursor``)."""
         ...
 
     async def is_portal_hosted(self, dossier_code: str) -> bool: ...

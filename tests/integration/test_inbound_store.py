@@ -15,7 +15,7 @@ from gateway.errors import TranslationError
 from gateway.inbound.model import parse_portal_dossier
 from gateway.model import Dossier, DossierStatus, ProgressStep
 from gateway.sources.intake import validate_for_portal
-from gateway.store.contract import Incoming
+from gateway.store.contract import Incoming, SourceCursor
 from gateway.store.inbound import JobKind, JobOutcome, JobOutcomeKind
 from gateway.store.postgres.store import PostgresStore
 from gateway.store.sqlite.store import SqliteStore
@@ -173,3 +173,19 @@ async def test_a_record_the_portal_would_refuse_upward_is_still_reported(store: 
     [job] = await store.inbound.claim_jobs(JobKind.REPORT, "w", 10, now=6.0, lease_s=60)
     assert job.payload["status"] == int(local.status)
     assert (await store.counts())["quarantined"] == 0  # reported instead of kept for the portal
+
+
+async def test_a_pulled_batch_and_its_watermark_commit_together(store: AnyStore) -> None:
+    assert await store.inbound.get_cursor("dvcqg-pull:x") is None
+    items = [(parse_portal_dossier(portal_body(c)), c) for c in ("P-1", "P-2")]
+    cursor = SourceCursor("dvcqg-pull:x", "2026-11-21T00:00:00+07:00")
+    receipts = await store.inbound.receive_batch(
+        "dvcqg-pull", items, sink="outbox", now=2.0, cursor=cursor
+    )
+    assert [r.status for r in receipts] == ["created", "created"]
+    assert await store.inbound.get_cursor("dvcqg-pull:x") == cursor.value
+    again = await store.inbound.receive_batch(
+        "dvcqg-pull", items[:1], sink="outbox", now=3.0, cursor=cursor
+    )
+    assert [r.status for r in again] == ["duplicate"]
+    assert len(await store.inbound.jobs(JobKind.DELIVER)) == 2

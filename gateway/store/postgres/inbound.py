@@ -15,7 +15,7 @@ from gateway.canonical import record_from_json
 from gateway.inbound.model import InboundDossier, audit_detail, dossier_to_json
 from gateway.inbound.reports import report_payload
 from gateway.model import Dossier, ProgressStep
-from gateway.store.contract import Incoming, Receipt, Rejected
+from gateway.store.contract import Incoming, Receipt, Rejected, SourceCursor
 from gateway.store.inbound import (
     EVENT_PREFIX,
     ClaimedJob,
@@ -113,6 +113,34 @@ async def divert_portal_hosted(
     return diverted
 
 
+async def _receive(
+    tx: PgTx, source: str, dossier: InboundDossier, digest: str, sink: str, now: float
+) -> InboundReceipt:
+    code = dossier.dossier_code
+    inserted = await tx.conn.fetchval(
+        "INSERT INTO inbound_dossiers (dossier_code, procedure_code, source, digest,"
+        " payload, received_at) VALUES ($1, $2, $3, $4, $5, $6)"
+        " ON CONFLICT (dossier_code) DO NOTHING RETURNING 1",
+        code,
+        dossier.procedure_code,
+        source,
+        digest,
+        json.dumps(dossier_to_json(dossier), ensure_ascii=False),
+        now,
+    )
+    if inserted is None:
+        known = await tx.conn.fetchval(
+            "SELECT digest FROM inbound_dossiers WHERE dossier_code = $1", code
+        )
+        detail = {"source": source, "digest": digest, "same": known == digest}
+        tx.audit(now, "inbound_duplicate", None, code, detail)
+        return InboundReceipt("duplicate")
+    job = await insert_job(tx, JobKind.DELIVER, code, sink, {"dossier_code": code}, now)
+    detail = {"source": source, "job": job, "sink": sink, **audit_detail(dossier, digest)}
+    tx.audit(now, "inbound_received", None, code, detail)
+    return InboundReceipt("created", job)
+
+
 class PostgresInbound:
     """:class:`gateway.store.inbound.InboundStore` on a :class:`PostgresStore`."""
 
@@ -122,33 +150,28 @@ class PostgresInbound:
     async def receive(
         self, source: str, dossier: InboundDossier, digest: str, *, sink: str, now: float
     ) -> InboundReceipt:
-        code = dossier.dossier_code
-        payload = json.dumps(dossier_to_json(dossier), ensure_ascii=False)
+        return await self._store._write(lambda tx: _receive(tx, source, dossier, digest, sink, now))
 
-        async def work(tx: PgTx) -> InboundReceipt:
-            inserted = await tx.conn.fetchval(
-                "INSERT INTO inbound_dossiers (dossier_code, procedure_code, source, digest,"
-                " payload, received_at) VALUES ($1, $2, $3, $4, $5, $6)"
-                " ON CONFLICT (dossier_code) DO NOTHING RETURNING 1",
-                code,
-                dossier.procedure_code,
-                source,
-                digest,
-                payload,
+    async def receive_batch(
+        self,
+        source: str,
+        items: Sequence[tuple[InboundDossier, str]],
+        *,
+        sink: str,
+        now: float,
+        cursor: SourceCursor,
+    ) -> list[InboundReceipt]:
+        async def work(tx: PgTx) -> list[InboundReceipt]:
+            receipts = [await _receive(tx, source, d, digest, sink, now) for d, digest in items]
+            await tx.conn.execute(
+                "INSERT INTO source_cursors (source, value, updated_at) VALUES ($1, $2, $3)"
+                " ON CONFLICT (source) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                cursor.source,
+                cursor.value,
                 now,
             )
-            if inserted is None:
-                known = await tx.conn.fetchval(
-                    "SELECT digest FROM inbound_dossiers WHERE dossier_code = $1", code
-                )
-                detail = {"source": source, "digest": digest, "same": known == digest}
-                tx.audit(now, "inbound_duplicate", None, code, detail)
-                return InboundReceipt("duplicate")
-            job = await insert_job(tx, JobKind.DELIVER, code, sink, {"dossier_code": code}, now)
-            detail = {"source": source, "job": job, "sink": sink,
-                      **audit_detail(dossier, digest)}  # fmt: skip
-            tx.audit(now, "inbound_received", None, code, detail)
-            return InboundReceipt("created", job)
+            return receipts
 
         return await self._store._write(work)
 
@@ -258,6 +281,13 @@ class PostgresInbound:
             return sorted(r[0] for r in rows)
 
         return await self._store._write(work)
+
+    async def get_cursor(self, source: str) -> str | None:
+        async with self._store._conn() as conn:
+            value = await conn.fetchval(
+                "SELECT value FROM source_cursors WHERE source = $1", source
+            )
+        return None if value is None else str(value)
 
     async def jobs(self, kind: JobKind, *, state: str = "") -> list[JobRow]:
         async with self._store._conn() as conn:

@@ -13,7 +13,7 @@ from gateway.canonical import record_from_json
 from gateway.inbound.model import InboundDossier, audit_detail, dossier_to_json
 from gateway.inbound.reports import report_payload
 from gateway.model import Dossier, ProgressStep
-from gateway.store.contract import Incoming, Receipt, Rejected, State
+from gateway.store.contract import Incoming, Receipt, Rejected, SourceCursor, State
 from gateway.store.inbound import (
     EVENT_PREFIX,
     ClaimedJob,
@@ -112,6 +112,29 @@ def divert_portal_hosted(
     return diverted
 
 
+def _receive(
+    tx: SqliteTx, source: str, dossier: InboundDossier, digest: str, sink: str, now: float
+) -> InboundReceipt:
+    code = dossier.dossier_code
+    known = tx.conn.execute(
+        "SELECT digest FROM inbound_dossiers WHERE dossier_code = ?", (code,)
+    ).fetchone()
+    if known is not None:
+        detail = {"source": source, "digest": digest, "same": known[0] == digest}
+        tx.audit(now, "inbound_duplicate", None, code, detail)
+        return InboundReceipt("duplicate")
+    tx.conn.execute(
+        "INSERT INTO inbound_dossiers (dossier_code, procedure_code, source, digest,"
+        " payload, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (code, dossier.procedure_code, source, digest,
+         json.dumps(dossier_to_json(dossier), ensure_ascii=False), now),
+    )  # fmt: skip
+    job = insert_job(tx, JobKind.DELIVER, code, sink, {"dossier_code": code}, now)
+    detail = {"source": source, "job": job, "sink": sink, **audit_detail(dossier, digest)}
+    tx.audit(now, "inbound_received", None, code, detail)
+    return InboundReceipt("created", job)
+
+
 def release_jobs_at_start(store: SqliteStore, now: float) -> None:
     """The process that held these leases is gone (this one holds the file lock)."""
     with store._tx() as tx:
@@ -135,28 +158,31 @@ class SqliteInbound:
     async def receive(
         self, source: str, dossier: InboundDossier, digest: str, *, sink: str, now: float
     ) -> InboundReceipt:
-        code = dossier.dossier_code
-        payload = json.dumps(dossier_to_json(dossier), ensure_ascii=False)
-
         def receive_sync() -> InboundReceipt:
             with self._store._tx() as tx:
-                known = tx.conn.execute(
-                    "SELECT digest FROM inbound_dossiers WHERE dossier_code = ?", (code,)
-                ).fetchone()
-                if known is not None:
-                    detail = {"source": source, "digest": digest, "same": known[0] == digest}
-                    tx.audit(now, "inbound_duplicate", None, code, detail)
-                    return InboundReceipt("duplicate")
+                return _receive(tx, source, dossier, digest, sink, now)
+
+        return await self._store._run(receive_sync)
+
+    async def receive_batch(
+        self,
+        source: str,
+        items: Sequence[tuple[InboundDossier, str]],
+        *,
+        sink: str,
+        now: float,
+        cursor: SourceCursor,
+    ) -> list[InboundReceipt]:
+        def receive_sync() -> list[InboundReceipt]:
+            with self._store._tx() as tx:
+                receipts = [_receive(tx, source, d, digest, sink, now) for d, digest in items]
                 tx.conn.execute(
-                    "INSERT INTO inbound_dossiers (dossier_code, procedure_code, source, digest,"
-                    " payload, received_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (code, dossier.procedure_code, source, digest, payload, now),
+                    "INSERT INTO source_cursors (source, value, updated_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT(source) DO UPDATE SET value = excluded.value,"
+                    " updated_at = excluded.updated_at",
+                    (cursor.source, cursor.value, now),
                 )
-                job = insert_job(tx, JobKind.DELIVER, code, sink, {"dossier_code": code}, now)
-                detail = {"source": source, "job": job, "sink": sink,
-                          **audit_detail(dossier, digest)}  # fmt: skip
-                tx.audit(now, "inbound_received", None, code, detail)
-                return InboundReceipt("created", job)
+                return receipts
 
         return await self._store._run(receive_sync)
 
@@ -267,6 +293,15 @@ class SqliteInbound:
                 return sorted(r[0] for r in rows)
 
         return await self._store._run(replay_sync)
+
+    async def get_cursor(self, source: str) -> str | None:
+        def read() -> str | None:
+            row = self._store.conn.execute(
+                "SELECT value FROM source_cursors WHERE source = ?", (source,)
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._store._run(read)
 
     async def jobs(self, kind: JobKind, *, state: str = "") -> list[JobRow]:
         def read() -> list[JobRow]:
