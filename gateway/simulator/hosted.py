@@ -35,6 +35,9 @@ class HostedBook:
     pushed: dict[str, dict[str, Any]] = field(default_factory=dict)
     reports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     out_of_order: list[str] = field(default_factory=list)
+    repeats: int = 0
+    """Reports identical to the last one of their dossier (a resend after a lost answer):
+    accepted and not kept twice, as a status is a state, not an event."""
 
     served: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Dossiers the portal holds for the gateway to pull (``DanhSachHoSo``)."""
@@ -44,6 +47,7 @@ class HostedBook:
         self.pushed.clear()
         self.reports.clear()
         self.out_of_order.clear()
+        self.repeats = 0
 
     def check_report(self, data: object) -> str | None:
         """Record one ``DongBoTrangThaiHoSo`` ``data`` object; return why it is refused."""
@@ -61,6 +65,9 @@ class HostedBook:
         if not isinstance(data.get("TaiLieuXuLy", []), list):
             return "TaiLieuXuLy phải là một mảng"
         earlier = self.reports.setdefault(code, [])
+        if earlier and earlier[-1] == data:
+            self.repeats += 1
+            return None
         if earlier and str(when) < str(earlier[-1]["NgayXuLy"]):
             self.out_of_order.append(code)
         earlier.append(dict(data))
@@ -94,6 +101,7 @@ class HostedBook:
             "pushed": sorted(self.pushed),
             "reports": {code: list(items) for code, items in self.reports.items()},
             "out_of_order": list(self.out_of_order),
+            "repeats": self.repeats,
         }
 
 

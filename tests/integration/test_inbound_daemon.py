@@ -12,9 +12,12 @@ import contextlib
 import io
 import json
 import os
+import random
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +28,14 @@ from aiohttp import web
 from gateway.canonical import record_to_json
 from gateway.cli import main
 from gateway.model import DossierStatus
-from gateway.simulator.hosted import push_dossiers
+from gateway.simulator.hosted import hosted_body, push_dossiers
 from tests.daemons import free_port, recording_portal, start_daemon, wait_for_intake
 from tests.factories import dossier, step
 from tests.sink_targets import fetch, sink_database
 
 DOSSIERS = 500
+SERVED = 100
+"""Dossiers the simulated portal serves for the daemon to pull (DanhSachHoSo)."""
 TOKEN = "portal-push-token"
 
 
@@ -92,6 +97,8 @@ def config_for(folder: Path, portal_url: str, port: int, inbound_port: int, sink
             "idle_poll_s": 0.05,
             "lease_s": 3,
             "retry": {"base_delay_s": 0.05, "max_delay_s": 0.5},
+            "pull": {"enabled": True, "agency": "000.00.00.H56", "window_s": 172800,
+                     "start_at": "2026-11-27T00:00:00+07:00", "settle_s": 0, "interval_s": 0.2},
         },
         "logging": {"format": "json", "level": "WARNING"},
     }  # fmt: skip
@@ -117,6 +124,9 @@ async def test_pushed_dossiers_reach_the_sink_once_through_a_kill_and_reports_go
     port, inbound_port = free_port(), free_port()
     log = tmp_path / "daemon.log"
     async with recording_portal() as portal, sink_target(kind) as (sink, held):
+        rng = random.Random(9)
+        for body in (hosted_body(10_000 + i, rng, datetime(2026, 11, 27)) for i in range(SERVED)):
+            portal.state.hosted.served[body["MaHoSo"]] = body
         config = config_for(tmp_path, portal.url, port, inbound_port, sink)
         proc = await start_daemon(config, log, env)
         await wait_for_intake(port, proc)
@@ -143,12 +153,21 @@ async def test_pushed_dossiers_reach_the_sink_once_through_a_kill_and_reports_go
         assert len(codes) == DOSSIERS
         assert sorted(set(pushed.created) | set(pushed.duplicate)) == codes
         assert len(pushed.refused) == 3  # the broken bodies, refused and stored nowhere
+        everything = sorted([*codes, *book.served])
 
         async def all_held() -> bool:
-            return len(await held()) >= DOSSIERS
+            return len(await held()) >= DOSSIERS + SERVED
 
         await until(all_held, "every dossier at the vendor")
-        assert await held() == codes  # each exactly once
+        assert await held() == everything  # each exactly once, pushed or pulled
+
+        # the portal struggles from now on: errors, throttling, answers lost after applying
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{portal.url}/_sim/faults",
+                      json={"mode": "random", "failure_rate": 0.2, "seed": 5}) as response,
+        ):  # fmt: skip
+            assert response.status == 200
 
         # the local one-stop system reports their status through intake
         records = []
@@ -164,11 +183,14 @@ async def test_pushed_dossiers_reach_the_sink_once_through_a_kill_and_reports_go
         done = portal.when(lambda: sum(len(r) for r in book.reports.values()) >= 3 * DOSSIERS)
         async with asyncio.timeout(120):
             await done.wait()
+        portal_faults = await _faults(portal.url)
         proc.send_signal(signal.SIGTERM)
         assert await proc.wait() == 0
     for code in codes:
         assert [r["TrangThai"] for r in book.reports[code]] == ["2", "4", "9"]
     assert book.out_of_order == []
+    faults = portal_faults.injected
+    assert sum(faults.values()) > 0, faults  # the reports went through a struggling portal
     assert not set(codes) & set(portal.state.dossiers)  # never sent with DongBoHoSoMC
     sample = codes[DOSSIERS // 2]
     assert main(["audit", "verify", "--config", str(config)]) == 0
@@ -183,3 +205,13 @@ def _timeline(code: str, config: Path) -> str:
     with contextlib.redirect_stdout(out):
         assert main(["audit", "show", code, "--config", str(config)]) == 0
     return out.getvalue()
+
+
+@dataclass
+class _Injected:
+    injected: dict[str, int]
+
+
+async def _faults(url: str) -> _Injected:
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/_sim/faults") as response:
+        return _Injected(dict((await response.json())["injected"]))
