@@ -31,6 +31,7 @@ from gateway.model import DossierStatus
 from gateway.simulator.hosted import hosted_body, push_dossiers
 from tests.daemons import free_port, recording_portal, start_daemon, wait_for_intake
 from tests.factories import dossier, step
+from tests.pg import pg_database
 from tests.sink_targets import fetch, sink_database
 
 DOSSIERS = 500
@@ -82,10 +83,22 @@ async def sink_target(kind: str) -> AsyncIterator[tuple[dict[str, Any], Callable
         yield {"plugin": "sql", "sql": {"engine": kind, "dsn": dsn}}, held_sql
 
 
-def config_for(folder: Path, portal_url: str, port: int, inbound_port: int, sink: Any) -> Path:
+@asynccontextmanager
+async def gateway_store(engine: str, folder: Path) -> AsyncIterator[dict[str, Any]]:
+    """The daemon's own store section: an SQLite file, or a fresh PostgreSQL database."""
+    if engine == "sqlite":
+        yield {"engine": "sqlite", "path": str(folder / "gw.db")}
+        return
+    async with pg_database() as dsn:
+        yield {"engine": "postgresql", "dsn": dsn}
+
+
+def config_for(
+    folder: Path, portal_url: str, port: int, inbound_port: int, sink: Any, store: Any
+) -> Path:
     config = {
         "portal": {"base_url": portal_url, "username": "simulator", "password": "simulator"},
-        "store": {"engine": "sqlite", "path": str(folder / "gw.db")},
+        "store": store,
         "intake": {"port": port},
         "delivery": {"idle_poll_s": 0.05, "lease_s": 3, "retry": {"base_delay_s": 0.05,
                                                                   "max_delay_s": 0.5}},
@@ -115,19 +128,26 @@ async def until(check: Callable[[], Any], what: str, timeout_s: float = 120) -> 
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("kind", ["http", "postgresql", "mysql"])
+@pytest.mark.parametrize(
+    ("kind", "engine"),
+    [("http", "sqlite"), ("postgresql", "sqlite"), ("mysql", "sqlite"), ("http", "postgresql")],
+)
 async def test_pushed_dossiers_reach_the_sink_once_through_a_kill_and_reports_go_back_in_order(
-    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, kind: str, engine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("INBOUND_TOKEN", TOKEN)  # the daemons and the audit commands read it
     env = {**os.environ}
     port, inbound_port = free_port(), free_port()
     log = tmp_path / "daemon.log"
-    async with recording_portal() as portal, sink_target(kind) as (sink, held):
+    async with (
+        recording_portal() as portal,
+        sink_target(kind) as (sink, held),
+        gateway_store(engine, tmp_path) as store,
+    ):
         rng = random.Random(9)
         for body in (hosted_body(10_000 + i, rng, datetime(2026, 11, 27)) for i in range(SERVED)):
             portal.state.hosted.served[body["MaHoSo"]] = body
-        config = config_for(tmp_path, portal.url, port, inbound_port, sink)
+        config = config_for(tmp_path, portal.url, port, inbound_port, sink, store)
         proc = await start_daemon(config, log, env)
         await wait_for_intake(port, proc)
         half = asyncio.Event()
@@ -186,15 +206,16 @@ async def test_pushed_dossiers_reach_the_sink_once_through_a_kill_and_reports_go
         portal_faults = await _faults(portal.url)
         proc.send_signal(signal.SIGTERM)
         assert await proc.wait() == 0
+        sample = codes[DOSSIERS // 2]  # the audit, read while the store still exists
+        # the commands run their own event loop (PostgreSQL): on a thread of their own
+        assert await asyncio.to_thread(main, ["audit", "verify", "--config", str(config)]) == 0
+        events = await asyncio.to_thread(_timeline, sample, config)
     for code in codes:
         assert [r["TrangThai"] for r in book.reports[code]] == ["2", "4", "9"]
     assert book.out_of_order == []
     faults = portal_faults.injected
     assert sum(faults.values()) > 0, faults  # the reports went through a struggling portal
     assert not set(codes) & set(portal.state.dossiers)  # never sent with DongBoHoSoMC
-    sample = codes[DOSSIERS // 2]
-    assert main(["audit", "verify", "--config", str(config)]) == 0
-    events = _timeline(sample, config)
     for event in ("inbound_received", "sink_delivered", "status_report_queued",
                   "status_report_delivered"):  # fmt: skip
         assert event in events, (event, events)
