@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters import registry
-from gateway.scaffold import install_hint, scaffold, scaffold_sink
+from gateway.cli.sink_scaffold import scaffold_sink
+from gateway.scaffold import install_hint, scaffold
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
