@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,3 +55,22 @@ def test_list_and_replay_dead_deliveries(
     timeline = capsys.readouterr().out
     assert "sink_dead" in timeline
     assert "sink_replayed" in timeline
+
+
+def test_check_config_loads_the_sink_or_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "gateway.yaml"
+    document: dict[str, Any] = {
+        "portal": {"base_url": "http://127.0.0.1:1", "username": "u", "password": "p"},
+        "store": {"path": str(tmp_path / "gw.db")},
+        "inbound": {"enabled": True, "token": "t", "sink": {"plugin": "outbox",
+                                                            "outbox": {"path": "out"}}},
+    }  # fmt: skip
+    config.write_text(json.dumps(document), encoding="utf-8")
+    assert main(["check-config", "--config", str(config)]) == 0
+    assert "-> sink outbox" in capsys.readouterr().out
+    document["inbound"]["sink"]["plugin"] = "acme"
+    config.write_text(json.dumps(document), encoding="utf-8")
+    assert main(["check-config", "--config", str(config)]) == 2
+    assert "inbound.sink.plugin: sink 'acme' is not installed" in capsys.readouterr().err

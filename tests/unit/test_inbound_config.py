@@ -40,3 +40,9 @@ def test_mutual_tls_needs_the_listener_certificate() -> None:
 def test_unknown_keys_are_named(key: str) -> None:
     found = problems({key: {"no_such_key": 1}})
     assert any(path.startswith(f"inbound.{key}.no_such_key") for path in found), found
+
+
+def test_a_lease_shorter_than_the_sink_timeout_is_refused() -> None:
+    sink = {"http": {"url": "https://vendor.example/hoso", "timeout_s": 30}}
+    inbound = {"enabled": True, "token": "t", "lease_s": 10, "sink": sink}
+    assert problems(inbound) == {"inbound.lease_s": "must exceed the sink's timeout_s"}
