@@ -96,7 +96,12 @@ def _check_inbound(inbound: InboundConfig, problems: list[Problem]) -> None:
         problems.append(Problem("inbound.sink", "configure http.url, sql.dsn or outbox.path"))
     if sink.http.url and not sink.http.url.startswith(("http://", "https://")):
         problems.append(Problem("inbound.sink.http.url", "must start with http:// or https://"))
-    slowest = max(sink.http.timeout_s, sink.sql.timeout_s)
+    used = [
+        t
+        for t, on in ((sink.http.timeout_s, sink.http.url), (sink.sql.timeout_s, sink.sql.dsn))
+        if on
+    ]
+    slowest = max(used, default=0.0)
     if inbound.lease_s <= slowest:
         problems.append(Problem("inbound.lease_s", "must exceed the sink's timeout_s"))
     if inbound.max_attachment_bytes < 1 or inbound.max_total_bytes < inbound.max_attachment_bytes:

@@ -70,7 +70,7 @@ async def sink_target(kind: str) -> AsyncIterator[tuple[dict[str, Any], Callable
             return sorted(vendor.stored)
 
         try:
-            yield {"plugin": "http", "http": {"url": url}}, held_http
+            yield {"plugin": "http", "http": {"url": url, "timeout_s": 4}}, held_http
         finally:
             await runner.cleanup()
         return
@@ -80,7 +80,7 @@ async def sink_target(kind: str) -> AsyncIterator[tuple[dict[str, Any], Callable
             rows = await fetch(kind, dsn, "SELECT ma_ho_so FROM dvc_inbound_dossier")
             return sorted(r[0] for r in rows)
 
-        yield {"plugin": "sql", "sql": {"engine": kind, "dsn": dsn}}, held_sql
+        yield {"plugin": "sql", "sql": {"engine": kind, "dsn": dsn, "timeout_s": 4}}, held_sql
 
 
 @asynccontextmanager
@@ -108,7 +108,7 @@ def config_for(
             "token": "${INBOUND_TOKEN}",
             "sink": sink,
             "idle_poll_s": 0.05,
-            "lease_s": 3,
+            "lease_s": 5,
             "retry": {"base_delay_s": 0.05, "max_delay_s": 0.5},
             "pull": {"enabled": True, "agency": "000.00.00.H56", "window_s": 172800,
                      "start_at": "2026-11-27T00:00:00+07:00", "settle_s": 0, "interval_s": 0.2},
