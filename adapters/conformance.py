@@ -39,10 +39,20 @@ from typing import Any, ClassVar
 
 import pytest
 
-from adapters.contract import Adapter
+from adapters.contract import Adapter, Sink
 from gateway.canonical import record_from_json, record_to_json
 from gateway.encoders.dvcqg_json import encode_dossier, encode_step
 from gateway.errors import ConfigError, TranslationError
+from gateway.inbound.model import (
+    FILE_NAME,
+    SQL_NAME,
+    FileDelivery,
+    HttpDelivery,
+    InboundDossier,
+    SinkDelivery,
+    SqlDelivery,
+    parse_portal_dossier,
+)
 from gateway.model import Dossier, ProgressStep, Record, Result
 
 VIETNAMESE_TEXT = "Nguyễn Thị Ánh Tuyết, phường Điện Biên, quận Ba Đình: hồ sơ đã được ủy quyền"
@@ -203,3 +213,98 @@ def _strings(value: Any) -> Iterator[str]:
     elif isinstance(value, list | tuple):
         for v in value:
             yield from _strings(v)
+
+
+class SinkConformance:
+    """Base class of a sink's conformance tests (not collected on its own)::
+
+        class TestAcmeSink(SinkConformance):
+            factory = AcmeSink
+            options = {}
+            samples = json.loads(SAMPLES.read_text(encoding="utf-8"))  # portal bodies
+            entry_point = "acme"
+
+    pytest then checks: the factory accepts the options and rejects an unknown one; every
+    sample (a ``createdossierfromdvcqg`` body) renders to a delivery the gateway can carry out
+    (plain table, column and file names; SQL rows keyed, with the key among the values);
+    rendering is deterministic; the delivery names the dossier, so a repeat after a crash
+    lands on the same key, file or ``Idempotency-Key``; Vietnamese text survives; and, if
+    ``entry_point`` is set, the sink is installed under that name.
+    """
+
+    factory: ClassVar[Callable[..., Any]]
+    options: ClassVar[Mapping[str, Any]] = {}
+    samples: ClassVar[Sequence[Any]] = ()
+    entry_point: ClassVar[str] = ""
+
+    def sink(self) -> Sink:
+        built: Sink = type(self).factory(dict(self.options))
+        return built
+
+    def rendered(self) -> Iterator[tuple[int, InboundDossier, SinkDelivery]]:
+        sink = self.sink()
+        for i, raw in enumerate(self.samples):
+            try:
+                dossier = parse_portal_dossier(copy.deepcopy(raw))
+            except TranslationError as exc:
+                pytest.fail(f"sample {i} is not a valid portal body: {exc}")
+            yield i, dossier, sink.render(dossier)
+
+    def test_factory_builds_a_sink(self) -> None:
+        sink = self.sink()
+        assert isinstance(sink, Sink), "the factory must return an object with render()"
+        assert isinstance(sink.name, str), "the sink needs a name (str)"
+        assert sink.name, "the sink needs a name (str)"
+
+    def test_unknown_option_is_a_config_error(self) -> None:
+        with pytest.raises(ConfigError):
+            type(self).factory({**self.options, "no_such_option_for_conformance": 1})
+
+    def test_installed_under_its_entry_point(self) -> None:
+        if not self.entry_point:
+            pytest.skip("entry_point is not set on this conformance class")
+        from adapters import registry  # noqa: PLC0415 - only this test reads package metadata
+
+        created = registry.create_sink(self.entry_point, dict(self.options), "conformance")
+        assert created.name == self.entry_point
+
+    def test_there_are_samples(self) -> None:
+        assert len(self.samples) >= 1, "give the suite at least one portal body"
+
+    def test_deliveries_can_be_carried_out_and_name_the_dossier(self) -> None:
+        for i, dossier, delivery in self.rendered():
+            assert isinstance(delivery, HttpDelivery | SqlDelivery | FileDelivery), f"sample {i}"
+            if isinstance(delivery, HttpDelivery):
+                assert isinstance(delivery.body, bytes), f"sample {i}: the body must be bytes"
+            elif isinstance(delivery, FileDelivery):
+                assert FILE_NAME.fullmatch(delivery.name), f"sample {i}: {delivery.name!r}"
+                safe = "".join(
+                    c if c.isalnum() or c in "._-" else "_" for c in dossier.dossier_code
+                )
+                assert safe in delivery.name, f"sample {i}: name the file by MaHoSo"
+            else:
+                assert delivery.rows, f"sample {i}: no rows"
+                for row in delivery.rows:
+                    names = (row.table, *row.values, *row.key)
+                    assert all(SQL_NAME.fullmatch(n) for n in names), f"sample {i}: {names}"
+                    assert row.key, f"sample {i}: {row.table} needs a key (idempotency)"
+                    assert set(row.key) <= set(row.values), f"sample {i}: key not in values"
+                keys = [row.values[k] for row in delivery.rows for k in row.key]
+                assert dossier.dossier_code in keys, f"sample {i}: key the rows by MaHoSo"
+
+    def test_rendering_is_deterministic(self) -> None:
+        sink = self.sink()
+        for i, dossier, delivery in self.rendered():
+            assert sink.render(dossier) == delivery, f"sample {i} renders differently twice"
+
+    def test_vietnamese_text_survives(self) -> None:
+        sink = self.sink()
+        for i, raw in enumerate(self.samples):
+            body = {**copy.deepcopy(raw), "TenThuongNhan": VIETNAMESE_TEXT}
+            delivery = sink.render(parse_portal_dossier(body))
+            if isinstance(delivery, SqlDelivery):
+                texts = [v for row in delivery.rows for v in row.values.values()]
+                assert VIETNAMESE_TEXT in texts, f"sample {i}: the applicant's name was changed"
+            else:
+                content = delivery.body if isinstance(delivery, HttpDelivery) else delivery.content
+                assert VIETNAMESE_TEXT.encode() in content, f"sample {i}: UTF-8 text changed"

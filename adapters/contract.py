@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
+from gateway.inbound.model import InboundDossier, SinkDelivery
 from gateway.model import Record
 
 ENTRY_POINT_GROUP = "dvc_gateway.adapters"
@@ -40,3 +41,30 @@ class Adapter(Protocol):
 AdapterFactory = Callable[[Mapping[str, Any]], Adapter]
 """What an entry point names: called with the adapter's options from the configuration.
 It raises ``ConfigError`` (with paths relative to the options) when the options are wrong."""
+
+
+SINK_ENTRY_POINT_GROUP = "dvc_gateway.sinks"
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """The other direction: hands a dossier filed on the national portal down to the vendor's
+    one-stop system. Pure like an adapter: it says *what* to deliver (an HTTP body, rows to
+    insert, a file for the outbox folder: :data:`gateway.inbound.model.SinkDelivery`); the
+    gateway does the I/O, with the outbox's guarantees (retry, order, dead letters, audit).
+
+    Declared in the group ``dvc_gateway.sinks``::
+
+        [project.entry-points."dvc_gateway.sinks"]
+        acme = "acme_dvc.sink:AcmeSink"
+    """
+
+    name: str
+
+    def render(self, dossier: InboundDossier) -> SinkDelivery:
+        """What to deliver for ``dossier``; raise ``TranslationError`` (with field paths) for
+        one the vendor's system cannot take: it is dead-lettered, never retried."""
+        ...
+
+
+SinkFactory = Callable[[Mapping[str, Any]], Sink]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from adapters.contract import ENTRY_POINT_GROUP, Adapter
+from adapters.contract import ENTRY_POINT_GROUP, SINK_ENTRY_POINT_GROUP, Adapter, Sink
 from gateway.errors import ConfigError, Problem
 
 
@@ -98,3 +98,31 @@ def _checked(name: str, adapter: object, where: str) -> Adapter:
 
 def _entry_points() -> list[EntryPoint]:
     return list(entry_points(group=ENTRY_POINT_GROUP))
+
+
+def create_sink(name: str, options: Mapping[str, Any], path: str) -> Sink:
+    """Load sink ``name`` (group ``dvc_gateway.sinks``) and configure it, with the same checks
+    as :func:`create`; ``path`` is the YAML path of its section."""
+    where = f"{path}.plugin"
+    matches = [ep for ep in entry_points(group=SINK_ENTRY_POINT_GROUP) if ep.name == name]
+    if not matches:
+        known = ", ".join(sorted({ep.name for ep in entry_points(group=SINK_ENTRY_POINT_GROUP)}))
+        raise ConfigError([Problem(where, f"sink {name!r} is not installed (installed: {known})")])
+    if len({ep.value for ep in matches}) > 1:
+        raise ConfigError([Problem(where, f"sink {name!r} is installed twice")])
+    try:
+        sink = matches[0].load()(options)
+    except ConfigError as exc:
+        raise ConfigError(
+            [
+                Problem(f"{path}.options.{p.path}", f"sink {name!r}: {p.reason}")
+                for p in exc.problems
+            ]
+        ) from exc
+    except Exception as exc:
+        raise ConfigError([Problem(where, f"sink {name!r} failed to start: {exc!r}")]) from exc
+    if not isinstance(sink, Sink) or getattr(sink, "name", None) != name:
+        raise ConfigError(
+            [Problem(where, f"sink {name!r} must have render() and call itself {name!r}")]
+        )
+    return sink

@@ -36,6 +36,10 @@ from gateway.config.schema import GatewayConfig
 from gateway.delivery.worker import DeliveryWorker
 from gateway.encoders.mapping import MappingTables
 from gateway.errors import ConfigError, StoreLostError
+from gateway.inbound.pulling import fetch_on
+from gateway.inbound.running import Inbound, running_inbound
+from gateway.inbound.transports import Delivered
+from gateway.inbound.worker import Send
 from gateway.indicators.f766 import ProcedureFacts, compute, parse_period
 from gateway.indicators.reading import (
     catalogue_facts,
@@ -45,6 +49,7 @@ from gateway.indicators.reading import (
 )
 from gateway.model import PORTAL_TZ
 from gateway.routes.router import build_router
+from gateway.routes.status_report import send_status_report
 from gateway.sources.backpressure import Backpressure
 from gateway.sources.configured import build_pull_sources, record_rules
 from gateway.sources.installed import InstalledAdapters
@@ -53,6 +58,7 @@ from gateway.sources.listener import IntakeListener
 from gateway.sources.pulling import PullLoop
 from gateway.store.contract import Validate
 from gateway.store.engines import AnyStore, open_audit_repository, open_store
+from gateway.store.inbound import ClaimedJob
 from gateway.store.postgres import schema as pg_schema
 from gateway.store.postgres.store import PostgresStore
 from gateway.store.sqlite import schema as sqlite_schema
@@ -83,6 +89,8 @@ class Gateway:
     on_reload: list[Callable[[GatewayConfig], None]] = field(default_factory=list)
     installed: InstalledAdapters = field(default_factory=InstalledAdapters)
     """Adapter packages installed since the start are made loadable on SIGHUP."""
+    inbound: Inbound | None = None
+    """Dossiers pushed down by the portal (None: ``inbound.enabled`` is false)."""
 
 
 def build_sources(config: GatewayConfig) -> dict[str, IntakeSource]:
@@ -166,9 +174,19 @@ async def running(
             metrics=deps.metrics,
             admin=admin,
             admin_port=admin_port,
+            on_reload=[lambda new: current.__setitem__(0, new)],
         )
-        gateway.on_reload.append(lambda new: current.__setitem__(0, new))
-        yield gateway
+        async with running_inbound(
+            config.inbound,
+            store.inbound,
+            report=_reporter(worker),
+            owner=worker.owner,
+            fetch=fetch_on(lambda: worker.route, config.inbound.pull.agency),
+            note=store.note,
+            clock=clock,
+            grace_s=grace_s,
+        ) as gateway.inbound:
+            yield gateway
     finally:
         deps.draining = True  # /healthz and /readyz answer 503 from now on
         sources_stop.set()
@@ -211,6 +229,17 @@ def _intake(
         rules=record_rules(config.input),
         max_depth=config.input.max_json_depth,
     )
+
+
+def _reporter(worker: DeliveryWorker) -> Send:
+    """Status reports of portal-hosted dossiers go on the worker's current road (a reload may
+    change it)."""
+
+    async def report(job: ClaimedJob) -> Delivered:
+        sent = await send_status_report(worker.route, job.payload)
+        return Delivered({"http_status": sent.http_status, "portal_code": sent.portal_code})
+
+    return report
 
 
 async def _close_store(store: AnyStore, owner: str, clock: Callable[[], float]) -> None:

@@ -13,10 +13,20 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from gateway.cli import adapters, audit, catalogue, core, db, dlq, indicators, translate
+from gateway.cli import (
+    adapters,
+    audit,
+    catalogue,
+    core,
+    db,
+    dlq,
+    inbound,
+    indicators,
+    translate,
+)
 from gateway.errors import ConfigError, GatewayError, StoreUnavailableError
 
-COMMAND_MODULES = (core, translate, adapters, audit, db, dlq, indicators, catalogue)
+COMMAND_MODULES = (core, translate, adapters, audit, db, dlq, inbound, indicators, catalogue)
 """Every module that adds verbs; each has ``register(subparsers)``."""
 
 

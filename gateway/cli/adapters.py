@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters import registry
+from gateway.cli.sink_scaffold import scaffold_sink
 from gateway.scaffold import install_hint, scaffold
 
 
@@ -21,6 +22,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     new = verbs.add_parser("new", help="create an installable adapter package, tests included")
     new.add_argument("name", help="the adapter's name, e.g. acme (lowercase, digits, -)")
     new.add_argument("--dir", type=Path, default=Path(), help="where to create it (default: here)")
+    new.add_argument(
+        "--sink",
+        action="store_true",
+        help="a sink instead: portal-hosted dossiers into your system (vendor guide section 6)",
+    )
     new.set_defaults(func=_cmd_new)
 
 
@@ -34,7 +40,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_new(args: argparse.Namespace) -> int:
     try:
-        root = scaffold(args.name, args.dir)
+        root = (scaffold_sink if args.sink else scaffold)(args.name, args.dir)
     except (ValueError, FileExistsError) as exc:
         print(f"error: {exc}")
         return 2

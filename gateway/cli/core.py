@@ -98,6 +98,14 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  routes  default {config.routes.default}" + (f"; {agencies}" if agencies else ""))
     for line in pulled:
         print(f"  source  {line}")
+    if config.inbound.enabled:  # the sink plugin loads and takes its options, or says why
+        from adapters.registry import create_sink  # noqa: PLC0415
+
+        inbound = config.inbound
+        sink = create_sink(inbound.sink.plugin, inbound.sink.options, "inbound.sink")
+        pull = f"; pulls {inbound.pull.agency}" if inbound.pull.enabled else ""
+        print(f"  inbound http://{inbound.host}:{inbound.port}{inbound.path} -> sink {sink.name}"
+              f"{pull}")  # fmt: skip
     audit = config.audit
     policy = policy_from_config(audit, os.environ)  # a bad or required-but-unset key fails here
     key = f"key id {policy.signer.key_id}" if policy.signer else "NOT SET: checkpoints unsigned"

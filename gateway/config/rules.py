@@ -15,6 +15,7 @@ from gateway.config.schema import (
     CatalogueConfig,
     FileDropConfig,
     GatewayConfig,
+    InboundConfig,
     InputConfig,
     RoutesConfig,
     SqlPollConfig,
@@ -87,6 +88,34 @@ def check_values(config: GatewayConfig, problems: list[Problem]) -> None:
                 Problem(f"intake.sources.{name}", "name must be lowercase letters, digits, - or _")
             )
     _check_sources(config, problems)
+    _check_inbound(config.inbound, problems)
+
+
+def _check_inbound(inbound: InboundConfig, problems: list[Problem]) -> None:
+    """The portal's push must be authenticated, and the sink must have somewhere to go."""
+    if not inbound.enabled:
+        return
+    if not inbound.token and not inbound.tls_client_ca:
+        problems.append(Problem("inbound.token", "needed (or tls_client_ca for mutual TLS)"))
+    if inbound.tls_client_ca and not (inbound.tls_cert and inbound.tls_key):
+        problems.append(Problem("inbound.tls_cert", "mutual TLS needs tls_cert and tls_key"))
+    if not inbound.path.startswith("/"):
+        problems.append(Problem("inbound.path", "must start with /"))
+    sink = inbound.sink
+    if not (sink.http.url or sink.sql.dsn or str(sink.outbox.path) not in ("", ".")):
+        problems.append(Problem("inbound.sink", "configure http.url, sql.dsn or outbox.path"))
+    if sink.http.url and not sink.http.url.startswith(("http://", "https://")):
+        problems.append(Problem("inbound.sink.http.url", "must start with http:// or https://"))
+    used = [
+        t
+        for t, on in ((sink.http.timeout_s, sink.http.url), (sink.sql.timeout_s, sink.sql.dsn))
+        if on
+    ]
+    slowest = max(used, default=0.0)
+    if inbound.lease_s <= slowest:
+        problems.append(Problem("inbound.lease_s", "must exceed the sink's timeout_s"))
+    if inbound.max_attachment_bytes < 1 or inbound.max_total_bytes < inbound.max_attachment_bytes:
+        problems.append(Problem("inbound", "need 1 <= max_attachment_bytes <= max_total_bytes"))
 
 
 def _check_routes(routes: RoutesConfig, problems: list[Problem]) -> None:

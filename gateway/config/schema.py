@@ -372,6 +372,88 @@ class InputConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SinkHttpConfig:
+    url: str = ""
+    token: str = ""
+    """Sent as ``Authorization: Bearer``; write it as ``${ENV_NAME}``."""
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SinkSqlConfig:
+    engine: Literal["postgresql", "mysql"] = "postgresql"
+    dsn: str = ""
+    """From the environment (``${VENDOR_DB_URL}``); the role needs INSERT on the sink's tables."""
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SinkOutboxConfig:
+    path: Path = Path("")
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSinkConfig:
+    """Which sink plugin (group ``dvc_gateway.sinks``) and where its deliveries go."""
+
+    plugin: str = "outbox"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    http: SinkHttpConfig = field(default_factory=SinkHttpConfig)
+    sql: SinkSqlConfig = field(default_factory=SinkSqlConfig)
+    outbox: SinkOutboxConfig = field(default_factory=SinkOutboxConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundPullConfig:
+    """Portal-hosted dossiers pulled by date range (``DanhSachHoSo`` + ``LayTaiLieuHoSo``)
+    for services the portal does not push; the watermark is saved with the dossiers."""
+
+    enabled: bool = False
+    agency: str = ""
+    """``madonvi`` and ``donViXuLy`` of the calls: the agency whose dossiers are pulled."""
+    start_at: str = "2026-01-01T00:00:00+07:00"
+    """Where the first pull starts (ISO 8601); later pulls start where the last one ended."""
+    window_s: float = 86400.0
+    """The longest date range one call asks for."""
+    settle_s: float = 300.0
+    """Ranges end this long before now: a dossier filed a moment ago may not be listed yet."""
+    interval_s: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class InboundConfig:
+    """Dossiers filed on the national portal and pushed down (spec dvcqg §2.4): the endpoint
+    the portal posts to, the sink that hands them to the one-stop system, and the status
+    reports that go back (``DongBoTrangThaiHoSo``)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8082
+    path: str = "/nps/createdossierfromdvcqg"
+    token: str = ""
+    """The bearer token the portal sends: ``${ENV_NAME}``. Required unless mutual TLS is on."""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    """With ``tls_cert`` and ``tls_key``: callers must present a certificate from this CA."""
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    max_total_bytes: int = 40 * 1024 * 1024
+    max_attachments: int = 50
+    allowed_extensions: tuple[str, ...] = (
+        "pdf", "jpg", "jpeg", "png", "doc", "docx", "xls", "xlsx", "zip",
+    )  # fmt: skip
+    sink: InboundSinkConfig = field(default_factory=InboundSinkConfig)
+    report_status: bool = True
+    """Send status changes of portal-hosted dossiers back with ``DongBoTrangThaiHoSo``."""
+    pull: InboundPullConfig = field(default_factory=InboundPullConfig)
+    batch_size: int = 32
+    lease_s: float = 120.0
+    idle_poll_s: float = 1.0
+    retry: RetryConfig = field(default_factory=RetryConfig)
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     """The whole configuration."""
 
@@ -387,3 +469,4 @@ class GatewayConfig:
     admin: AdminConfig = field(default_factory=AdminConfig)
     catalogue: CatalogueConfig = field(default_factory=CatalogueConfig)
     input: InputConfig = field(default_factory=InputConfig)
+    inbound: InboundConfig = field(default_factory=InboundConfig)

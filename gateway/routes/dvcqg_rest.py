@@ -33,6 +33,7 @@ from gateway.audit.attempts import note_request
 from gateway.config.schema import PortalConfig
 from gateway.encoders.contract_check import check_message
 from gateway.encoders.dvcqg_json import PERSONAL_FIELDS, encode_dossier, encode_step, envelope
+from gateway.encoders.status_report import status_envelope
 from gateway.errors import (
     PermanentDeliveryError,
     RetryableDeliveryError,
@@ -94,6 +95,34 @@ class DvcqgRestRoute:
     async def send_steps(self, steps: Sequence[ProgressStep]) -> Sent:
         items = [encode_step(s) for s in steps]
         return await self._call(PROGRESS_SERVICE, _one_agency(steps), items, updating=None)
+
+    async def send_status_report(self, agency: str, data: dict[str, Any]) -> Sent:
+        """``DongBoTrangThaiHoSo`` for a portal-hosted dossier (``data`` from
+        :func:`gateway.encoders.status_report.encode_status_report`, checked there)."""
+        status, code, message, _ = await self._unchecked(
+            lambda session: status_envelope(session=session, agency_code=agency, data=data)
+        )
+        return Sent(status, code, message)
+
+    async def hosted_call(self, agency: str, service: str, params: dict[str, Any]) -> Json:
+        """A look-up of portal-hosted dossiers (``DanhSachHoSo``, ``LayTaiLieuHoSo``): the
+        answer's payload. These services have no contract in ``contracts/`` yet [?]."""
+        body = {"madonvi": agency, "service": service, **params}
+        return (await self._unchecked(lambda session: {"session": session, **body}))[3]
+
+    async def _unchecked(
+        self, build: Callable[[str], dict[str, Any]]
+    ) -> tuple[int, str, str, dict[str, Any]]:
+        """:meth:`_with_session` for the services without a JSON Schema contract."""
+        for attempt in (1, 2):
+            session = await self._current_session()
+            try:
+                return await self._exchange(self._config.service_path, build(session))
+            except SessionExpiredError:
+                self._session = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send_after_look_up(self, agency: str, items: list[dict[str, Any]]) -> Sent:
         """Spec §7 strategy (a): ``TraCuuHoSo`` for each dossier, then creates and updates."""

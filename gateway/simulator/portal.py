@@ -26,7 +26,7 @@ from typing import Any, TypedDict
 
 from aiohttp import web
 
-from . import catalogue_services, contracts, faults, lgsp, rules, xroad
+from . import catalogue_services, contracts, faults, hosted, lgsp, rules, xroad
 from .catalogue import Catalogue
 
 logger = logging.getLogger("gateway.simulator")
@@ -87,9 +87,12 @@ class PortalState:
     calls: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
     duplicate_progress: int = 0
+    hosted: hosted.HostedBook = field(default_factory=hosted.HostedBook)
+    """Portal-hosted dossiers pushed to the gateway and their status reports (:mod:`.hosted`)."""
 
     def reset(self) -> None:
         """Forget every dossier, progress item and statistic."""
+        self.hosted.reset()
         self.dossiers.clear()
         self.progress.clear()
         self.calls.clear()
@@ -305,6 +308,30 @@ def _describe_procedure(call: _Call) -> dict[str, Any]:
     return {"result": [{**result, "LINHVUCTHUCHIEN": [field_]}]}
 
 
+def _sync_status(call: _Call) -> dict[str, Any]:
+    """``DongBoTrangThaiHoSo`` (``type`` "2"): the status of a dossier filed on the portal."""
+    refusal = call.state.hosted.check_report(call.body.get("data"))
+    if refusal is not None:
+        raise PortalRejection(-1, refusal)
+    return {}
+
+
+def _list_hosted(call: _Call) -> dict[str, Any]:
+    """``DanhSachHoSo``: portal-hosted dossiers filed in a date range (:mod:`.hosted`)."""
+    found = call.state.hosted.list_served(call.body)
+    if isinstance(found, str):
+        raise PortalRejection(-1, found)
+    return {"result": found}
+
+
+def _hosted_papers(call: _Call) -> dict[str, Any]:
+    """``LayTaiLieuHoSo``: the papers of one portal-hosted dossier."""
+    found = call.state.hosted.papers(call.body.get("mahoso"))
+    if isinstance(found, str):
+        raise PortalRejection(-1, found)
+    return {"result": found}
+
+
 SERVICES: Mapping[str, Callable[[_Call], dict[str, Any]]] = {
     "DongBoHoSoMC": _sync_dossiers,
     "CapNhatTienDoHoSoMC": _sync_progress,
@@ -313,6 +340,9 @@ SERVICES: Mapping[str, Callable[[_Call], dict[str, Any]]] = {
     "LayDanhSachTTHC": _list_procedures,
     "LayThuTuc": _describe_procedure,
     **catalogue_services.services(PortalRejection),  # LayDanhMuc*, a fuller LayThuTuc
+    "DongBoTrangThaiHoSo": _sync_status,
+    "DanhSachHoSo": _list_hosted,
+    "LayTaiLieuHoSo": _hosted_papers,
 }
 
 
@@ -392,6 +422,10 @@ async def _handle_state(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE_KEY].snapshot(), dumps=_dumps)
 
 
+async def _handle_hosted(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE_KEY].hosted.snapshot(), dumps=_dumps)
+
+
 async def _handle_reset(request: web.Request) -> web.Response:
     request.app[STATE_KEY].reset()
     logger.info("state_reset")
@@ -439,6 +473,7 @@ def create_app(
     app.router.add_post("/mapi/g", _handle_service)
     app.router.add_get("/_sim/state", _handle_state)
     app.router.add_post("/_sim/reset", _handle_reset)
+    app.router.add_get("/_sim/hosted", _handle_hosted)
     app.router.add_post("/_sim/expire-sessions", _handle_expire_sessions)
     fronts = xroad.Portal(
         serve=serve, login=_handle_login, service=_handle_service, rejection=PortalRejection

@@ -476,6 +476,7 @@ PORTAL_MODULES = (
     "xroad",
     "lgsp",
     "faults",
+    "hosted",
 )
 # the package also holds other simulators. Besides the standard library and aiohttp the portal
 # may read the contract files (the ``contracts`` package) with validators of its own.

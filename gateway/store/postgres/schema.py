@@ -148,6 +148,37 @@ CREATE TABLE catalogue_pending (
     fetched_at DOUBLE PRECISION NOT NULL
 );
 """,
+    # 6: dossiers filed on the portal and pushed down, and the queue of what goes down to the
+    # sink and back to the portal (gateway/store/inbound.py). Version 5 is another branch's.
+    6: """
+CREATE TABLE inbound_dossiers (
+    dossier_code   TEXT PRIMARY KEY,
+    procedure_code TEXT NOT NULL,
+    source         TEXT NOT NULL,
+    digest         TEXT NOT NULL,
+    payload        TEXT NOT NULL,
+    received_at    DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE inbound_jobs (
+    id              BIGSERIAL PRIMARY KEY,
+    kind            TEXT NOT NULL,
+    dossier_code    TEXT NOT NULL,
+    target          TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at DOUBLE PRECISION NOT NULL,
+    lease_owner     TEXT,
+    lease_until     DOUBLE PRECISION,
+    lease_token     BIGINT,
+    uncertain       BOOLEAN NOT NULL DEFAULT FALSE,
+    accepted_at     DOUBLE PRECISION NOT NULL,
+    updated_at      DOUBLE PRECISION NOT NULL,
+    last_error      TEXT
+);
+CREATE INDEX inbound_jobs_ready ON inbound_jobs (kind, state, next_attempt_at);
+CREATE INDEX inbound_jobs_dossier ON inbound_jobs (dossier_code, kind, state, id);
+""",
 }
 
 LATEST = max(MIGRATIONS)

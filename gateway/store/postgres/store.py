@@ -58,6 +58,7 @@ from gateway.store.outcomes import BLOCKED_SQL, NEXT_DUE_SQL
 from gateway.store.postgres import delivery as pg_delivery
 from gateway.store.postgres import schema as pg_schema
 from gateway.store.postgres import two_way
+from gateway.store.postgres.inbound import PostgresInbound, divert_portal_hosted
 from gateway.store.postgres.listener import Listener
 from gateway.store.postgres.rows import CHANNEL, DEAD_COLUMNS, PgTx, dead_where
 from gateway.store.postgres.rows import resolve as resolve_rows
@@ -73,6 +74,8 @@ class PostgresStore:
         self._pool = pool
         self._audit = audit or AuditPolicy()
         self._listener: Listener | None = None
+        self.inbound = PostgresInbound(self)
+        """The inbound tables (:mod:`gateway.store.inbound`)."""
 
     @classmethod
     async def open(
@@ -180,6 +183,7 @@ class PostgresStore:
 
         async def work(tx: PgTx) -> list[Receipt]:
             receipts = await tx.accept(items, validate, now)
+            await divert_portal_hosted(tx, items, receipts, now)
             if cursor is not None:
                 await tx.conn.execute(
                     "INSERT INTO source_cursors (source, value, updated_at) VALUES ($1, $2, $3)"

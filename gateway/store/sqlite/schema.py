@@ -5,7 +5,7 @@ the database one version on and runs in the transaction that records the new ver
 ``meta.schema_version``. The store applies whatever is missing when it opens a file.
 """
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -123,5 +123,36 @@ CREATE TABLE IF NOT EXISTS catalogue_pending (
     detail     TEXT NOT NULL,
     fetched_at REAL NOT NULL
 );
+""",
+    # 5: dossiers filed on the portal and pushed down, and the queue of what goes down to the
+    # sink and back to the portal (gateway/store/inbound.py). Version 4 is another branch's.
+    5: """
+CREATE TABLE IF NOT EXISTS inbound_dossiers (
+    dossier_code   TEXT PRIMARY KEY,          -- MaHoSo: the idempotency key
+    procedure_code TEXT NOT NULL,
+    source         TEXT NOT NULL,
+    digest         TEXT NOT NULL,             -- SHA-256 of the body as received
+    payload        TEXT NOT NULL,             -- canonical JSON (gateway/inbound/model.py)
+    received_at    REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS inbound_jobs (
+    id              INTEGER PRIMARY KEY,
+    kind            TEXT NOT NULL,            -- deliver (to the sink) | report (to the portal)
+    dossier_code    TEXT NOT NULL,
+    target          TEXT NOT NULL,            -- the sink's name, or portal
+    payload         TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    lease_owner     TEXT,
+    lease_until     REAL,
+    lease_token     INTEGER,
+    uncertain       INTEGER NOT NULL DEFAULT 0,
+    accepted_at     REAL NOT NULL,
+    updated_at      REAL NOT NULL,
+    last_error      TEXT
+);
+CREATE INDEX IF NOT EXISTS inbound_jobs_ready ON inbound_jobs (kind, state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS inbound_jobs_dossier ON inbound_jobs (dossier_code, kind, state, id)
 """,
 }

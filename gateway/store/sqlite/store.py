@@ -48,6 +48,11 @@ from gateway.store.contract import (
 from gateway.store.outcomes import BLOCKED_SQL, NEXT_DUE_SQL
 from gateway.store.sqlite import two_way
 from gateway.store.sqlite.audit import AuditRows, chain_head
+from gateway.store.sqlite.inbound import (
+    SqliteInbound,
+    divert_portal_hosted,
+    release_jobs_at_start,
+)
 from gateway.store.sqlite.presence import FileIdentity, write_anchor
 from gateway.store.sqlite.rows import DEAD_COLUMNS, LEASED_COLUMNS, SqliteTx, dead_where
 from gateway.store.sqlite.rows import resolve as resolve_rows
@@ -69,6 +74,8 @@ class SqliteStore:
         self._identity: FileIdentity | None = None
         self._lost: str | None = None
         self._keeps_anchor = False
+        self.inbound = SqliteInbound(self)
+        """The inbound tables (:mod:`gateway.store.inbound`)."""
 
     @classmethod
     async def open(
@@ -226,6 +233,7 @@ class SqliteStore:
             with self._tx() as tx:
                 plan = plan_accept(items, validate=validate, key_id=tx.key_id, facts=tx.facts)
                 receipts = tx.apply(plan, now)
+                divert_portal_hosted(tx, items, receipts, now)
                 if cursor is not None:
                     tx.conn.execute(
                         "INSERT INTO source_cursors (source, value, updated_at) VALUES (?, ?, ?)"
@@ -305,6 +313,7 @@ class SqliteStore:
             rows = tx.conn.execute(f"{LEASED_COLUMNS} ORDER BY r.id").fetchall()
             for row in rows:
                 tx.rescue(row, now, max_rescues, "lease_released_at_start")
+        release_jobs_at_start(self, now)
 
     # -- dead letters -----------------------------------------------------------------------
 
