@@ -1,3 +1,3 @@
-"""Session-wide test plumbing: see ``tests/sinks.py``."""
+"""Session-wide test plumbing: see ``tests/sinks.py`` and ``tests/processes.py``."""
 
-pytest_plugins = ["tests.sinks"]
+pytest_plugins = ["tests.sinks", "tests.processes"]

@@ -11,7 +11,9 @@ import asyncio
 import itertools
 import json
 import socket
+import sqlite3
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,7 +27,9 @@ from gateway.canonical import record_to_json
 from gateway.model import DossierStatus
 from gateway.simulator.portal import STATE_KEY, PortalState, SimulatorSettings, create_app
 from gateway.store.contract import STATUS_RANK
+from gateway.store.sqlite.rows import CLAIM_SQL
 from tests.factories import dossier, step
+from tests.processes import track
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STEP_TIMES = {"20261102080500", "20261102080900"}
@@ -119,7 +123,7 @@ def write_config(
             "max_rescues": 10,
             "retry": {"base_delay_s": 0.05, "max_delay_s": 0.5},
         },
-        "logging": {"format": "json", "level": "WARNING"},
+        "logging": {"format": "json", "level": "INFO"},
     }
     path = folder / f"{name}.yaml"
     path.write_text(json.dumps(config), encoding="utf-8")  # JSON is valid YAML
@@ -129,8 +133,11 @@ def write_config(
 async def start_daemon(
     config: Path, log: Path, env: dict[str, str] | None = None, *extra: str
 ) -> asyncio.subprocess.Process:
+    """Start ``gateway run``, its log (INFO and up, see :func:`write_config`) appended to
+    ``log``. The caller kills it in a ``finally`` or a fixture's teardown (see
+    :func:`stop_daemon`); :mod:`tests.processes` fails the test that leaves it running."""
     with log.open("ab") as sink:  # the child keeps its own copy of the descriptor
-        return await asyncio.create_subprocess_exec(
+        proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "gateway",
@@ -142,6 +149,69 @@ async def start_daemon(
             stderr=sink,
             env=env,
         )
+    track(proc.pid)
+    return proc
+
+
+async def stop_daemon(proc: asyncio.subprocess.Process) -> None:
+    """Kill a daemon a test started, unless it has ended already (for ``finally`` blocks)."""
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()
+
+
+def explain(log: Path, db: Path | None = None, lines: int = 40) -> None:
+    """Print the tail of a daemon's log and, for a SQLite store, its delivery state (pytest
+    shows what a failed test printed): a failure explains itself."""
+    tail = (
+        log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        if log.exists()
+        else []
+    )
+    print(f"--- last {len(tail)} lines of {log}", *tail, sep="\n")
+    if db is not None and db.exists():
+        try:
+            state = sqlite_delivery_state(db)
+        except sqlite3.Error as exc:  # best effort: the failure itself is what matters
+            state = f"unreadable: {exc}"
+        print(f"--- delivery state of {db}", state, sep="\n")
+
+
+def sqlite_delivery_state(db: Path) -> str:
+    """What a stalled delivery would show: records by state, leases by owner and expiry,
+    queued records by kind and next attempt, how many a claim could take now (the
+    per-dossier ordering rule included), the last attempt. Times are seconds from now. Read
+    only: safe beside a running daemon, and changes nothing a restart would find."""
+    now = time.time()
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        q = conn.execute
+        states = q("SELECT state, COUNT(*) FROM records GROUP BY state").fetchall()
+        leases = q(
+            "SELECT lease_owner, COUNT(*), MIN(lease_until) - ?, MAX(lease_until) - ? "
+            "FROM records WHERE state = 'leased' GROUP BY lease_owner",
+            (now, now),
+        ).fetchall()
+        queued = q(
+            "SELECT kind, uncertain, COUNT(*), MIN(next_attempt_at) - ?, "
+            "MAX(next_attempt_at) - ?, MAX(attempts), MAX(rescues) "
+            "FROM records WHERE state = 'queued' GROUP BY kind, uncertain",
+            (now, now),
+        ).fetchall()
+        claimable = q(CLAIM_SQL, {"now": now, "scan": 1_000_000}).fetchall()
+        last = q("SELECT ? - MAX(finished_at), COUNT(*) FROM attempts", (now,)).fetchone()
+    finally:
+        conn.close()
+    return "\n".join(
+        [
+            f"records by state: {states}",
+            f"leased (owner, count, min/max lease_until): {leases}",
+            "queued (kind, uncertain, count, min/max next_attempt_at, attempts, rescues): "
+            f"{queued}",
+            f"claimable now: {len(claimable)} records of {len({r[3] for r in claimable})} dossiers",
+            f"attempts: {last[1]}, the last {last[0]} s ago",
+        ]
+    )
 
 
 async def wait_for_intake(port: int, proc: asyncio.subprocess.Process) -> None:

@@ -15,6 +15,7 @@ from gateway.encoders.wsdl import SOAP_ENV, parse_xml
 from gateway.model import DossierStatus, Result
 from gateway.simulator.contracts import body_schema
 from tests.factories import T0, dossier, result_document, step
+from tests.processes import track
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "gateway.example.yaml"
 
@@ -103,6 +104,7 @@ def test_a_reader_that_stops_early_ends_it_quietly(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     ) as proc:
+        track(proc.pid)  # killed after the test if it is still running (tests/processes.py)
         assert proc.stdout is not None
         assert proc.stderr is not None
         proc.stdout.readline()
