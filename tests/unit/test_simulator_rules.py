@@ -461,7 +461,16 @@ def test_catalogue_copies_values_as_seen() -> None:
 # -- independence -------------------------------------------------------------------------
 
 SIMULATOR_DIR = Path(catalogue.__file__).parent
-PORTAL_MODULES = ("catalogue", "rules", "portal", "contracts", "xroad", "lgsp", "faults")
+PORTAL_MODULES = (
+    "catalogue",
+    "rules",
+    "portal",
+    "contracts",
+    "xroad",
+    "lgsp",
+    "faults",
+    "strict",
+)
 # the package also holds other simulators. Besides the standard library and aiohttp the portal
 # may read the contract files (the ``contracts`` package) with validators of its own.
 CONTRACT_READERS = ("contracts", "jsonschema", "xmlschema", "lxml")
