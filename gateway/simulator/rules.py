@@ -382,10 +382,11 @@ def check_dossier(
         return problems
     status = item.get("TrangThaiHoSo")
     for name, needed, reason in _STATUS_DATES:
-        if strict_dates and name in _SPEC_REQUIRED_DATES:
-            needed, reason = (lambda _status: True), "bắt buộc (§4.1)"
-        if needed(status) and _is_blank(item, name):
-            problems.append(Problem(f"{path}.{name}", reason))
+        spec_required = strict_dates and name in _SPEC_REQUIRED_DATES
+        if (spec_required or needed(status)) and _is_blank(item, name):
+            problems.append(
+                Problem(f"{path}.{name}", "bắt buộc (§4.1)" if spec_required else reason)
+            )
     problems.extend(_catalogue_problems(path, item.get("MaTTHC"), procedure_codes))
     return problems
 
