@@ -9,8 +9,10 @@ The simulator's ledger (duplicates, order violations, status regressions) is the
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -48,7 +50,7 @@ async def steps_applied_answer_lost(rig: WireRig, names: list[str]) -> None:
     assert rig.faults.mode == "none"
 
 
-def logged(logs: list[dict[str, object]], event: str) -> int:
+def logged(logs: Sequence[MutableMapping[str, Any]], event: str) -> int:
     return sum(1 for entry in logs if entry["event"] == event)
 
 
