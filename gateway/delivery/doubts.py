@@ -19,6 +19,7 @@ already holds goes as an update), sending a progress step again may add it twice
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -104,24 +105,40 @@ class Doubts:
     async def _settle_group(
         self, route: Route, name: str, steps: list[Claimed], newly_doubtful: bool
     ) -> list[Outcome]:
+        """One look-up per step (a round claims one record per dossier, and a look-up is per
+        dossier), so one failed look-up holds back its own step only."""
         started = self._clock()
-        records = [c.record for c in steps if isinstance(c.record, ProgressStep)]
-        try:
-            if not isinstance(route, PortalLookup):
-                raise LookupUnavailableError(f"route {name} cannot look progress steps up")
-            held = await route.steps_on_portal(records)
-        except LookupUnavailableError as exc:
-            return self._unverifiable(name, steps, exc, newly_doubtful)
-        except DeliveryError as exc:
-            # The look-up failed (the portal is struggling): the steps wait and are asked
-            # about again; nothing is dead-lettered for it.
-            why = "the progress look-up failed"
-            return [self._wait(c, exc, why, newly_doubtful) for c in steps]
-        return [
-            self._outcomes.outcome(c, OutcomeKind.DELIVERED, started, message=HELD)
-            for i, c in enumerate(steps)
-            if i in held
-        ]
+        if not isinstance(route, PortalLookup):
+            missing = LookupUnavailableError(f"route {name} cannot look progress steps up")
+            return self._unverifiable(name, steps, missing, newly_doubtful)
+        answers = await asyncio.gather(
+            *(
+                route.steps_on_portal([c.record])
+                for c in steps
+                if isinstance(c.record, ProgressStep)
+            ),
+            return_exceptions=True,
+        )
+        unavailable = [a for a in answers if isinstance(a, LookupUnavailableError)]
+        outcomes: list[Outcome] = []
+        unverified: list[Claimed] = []
+        for c, answer in zip(steps, answers, strict=True):
+            if isinstance(answer, LookupUnavailableError):
+                unverified.append(c)
+            elif isinstance(answer, DeliveryError):
+                # The look-up failed (the portal is struggling): the step waits and is asked
+                # about again; nothing is dead-lettered for it.
+                why = "the progress look-up failed"
+                outcomes.append(self._wait(c, answer, why, newly_doubtful))
+            elif isinstance(answer, BaseException):
+                raise answer
+            elif answer:
+                outcomes.append(
+                    self._outcomes.outcome(c, OutcomeKind.DELIVERED, started, message=HELD)
+                )
+        if unverified:
+            outcomes += self._unverifiable(name, unverified, unavailable[0], newly_doubtful)
+        return outcomes
 
     def _unverifiable(
         self, name: str, steps: list[Claimed], exc: LookupUnavailableError, newly_doubtful: bool

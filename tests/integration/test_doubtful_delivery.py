@@ -92,10 +92,11 @@ async def test_a_failing_look_up_makes_the_step_wait_not_die(tmp_path: Path) -> 
         names = codes(0, 2)
         await dossiers_on_portal(rig, names)
         await steps_applied_answer_lost(rig, names)
-        rig.faults.update({"mode": "error", "count": 1})  # the next call: a look-up
+        rig.faults.update({"mode": "error", "count": 1})  # the next call: one step's look-up
         await rig.rounds(1)
         assert rig.faults.injected["error"] == 1
-        assert await rig.states() == {"delivered": 2, "queued": 2}
+        # the other step's look-up answered: only the step whose look-up failed waits
+        assert await rig.states() == {"delivered": 3, "queued": 1}
         await rig.rounds(2)
         assert await rig.states() == {"delivered": 4}
         messages = [m for (m,) in await rig.store.query("SELECT message FROM attempts")]
