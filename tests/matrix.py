@@ -92,6 +92,10 @@ class HostilePortal:
             self.waiters.append((predicate, event))
         return event
 
+    def calls_beyond(self, calls: int) -> Callable[[], bool]:
+        """A predicate: the portal has answered more than ``calls`` calls."""
+        return lambda: sum(self.state.calls.values()) > calls
+
     def complete(self, dossiers: int) -> bool:
         """Every dossier finished on the portal with each step it should hold."""
         for i in range(dossiers):
@@ -236,45 +240,52 @@ async def run_matrix(
         async def pusher() -> int:
             return sum([await push(port, chunk, wait_up) for chunk in chunks])
 
-        await wait_for_intake(port, proc)
-        up.set()
-        pushing = asyncio.create_task(pusher())
-        kills = 0
-        for _ in range(scale.kills):
-            after = portal.writes() + rng.randint(*scale.writes_between_kills)
-            done = lambda after=after: (  # noqa: E731
-                portal.writes() >= after or portal.complete(scale.dossiers)
-            )
-            async with asyncio.timeout(120):
-                await portal.when(done).wait()
-            if portal.complete(scale.dossiers):
-                break  # everything arrived before this kill: the test reports too few kills
-            up.clear()
-            proc.send_signal(signal.SIGKILL)
-            assert await proc.wait() == -signal.SIGKILL
-            kills += 1
-            proc = await start_daemon(config, log)
+        pushing: asyncio.Task[int] | None = None
+        try:
             await wait_for_intake(port, proc)
             up.set()
-        async with asyncio.timeout(300 if scale is FULL else 150):
-            acknowledged = await pushing
-            await portal.when(lambda: portal.complete(scale.dossiers)).wait()
-            states = await store_states(store)
-            while states.get("queued", 0) + states.get("leased", 0):
-                # the last outcomes are committed after the portal's last answer
-                calls = sum(portal.state.calls.values())
-                event = portal.when(lambda calls=calls: sum(portal.state.calls.values()) > calls)  # type: ignore[misc]
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), 0.5)
+            pushing = asyncio.create_task(pusher())
+            kills = 0
+            for _ in range(scale.kills):
+                after = portal.writes() + rng.randint(*scale.writes_between_kills)
+                done = lambda after=after: (  # noqa: E731
+                    portal.writes() >= after or portal.complete(scale.dossiers)
+                )
+                async with asyncio.timeout(120):
+                    await portal.when(done).wait()
+                if portal.complete(scale.dossiers):
+                    break  # everything arrived before this kill: the test reports too few kills
+                up.clear()
+                proc.send_signal(signal.SIGKILL)
+                assert await proc.wait() == -signal.SIGKILL
+                kills += 1
+                proc = await start_daemon(config, log)
+                await wait_for_intake(port, proc)
+                up.set()
+            async with asyncio.timeout(300 if scale is FULL else 150):
+                acknowledged = await pushing
+                await portal.when(lambda: portal.complete(scale.dossiers)).wait()
                 states = await store_states(store)
-        proc.send_signal(signal.SIGTERM)
-        assert await proc.wait() == 0, log.read_text(encoding="utf-8")[-3000:]
-        return Run(
-            kills=kills,
-            acknowledged=acknowledged,
-            states=await store_states(store),
-            dead=await dead_errors(store),
-            report=portal.state.snapshot()["strict"],
-            partially_applied=portal.state.partially_applied,
-            injected=dict(portal.faults.injected),
-        )
+                while states.get("queued", 0) + states.get("leased", 0):
+                    # the last outcomes are committed after the portal's last answer
+                    event = portal.when(portal.calls_beyond(sum(portal.state.calls.values())))
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(event.wait(), 0.5)
+                    states = await store_states(store)
+            proc.send_signal(signal.SIGTERM)
+            assert await proc.wait() == 0, log.read_text(encoding="utf-8")[-3000:]
+            return Run(
+                kills=kills,
+                acknowledged=acknowledged,
+                states=await store_states(store),
+                dead=await dead_errors(store),
+                report=portal.state.snapshot()["strict"],
+                partially_applied=portal.state.partially_applied,
+                injected=dict(portal.faults.injected),
+            )
+        finally:  # a failed run leaves no daemon behind
+            if pushing is not None:
+                pushing.cancel()
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
