@@ -74,6 +74,25 @@ def matrix_feed(dossiers: int) -> list[dict[str, Any]]:
     return records
 
 
+def matrix_chunks(dossiers: int, per_chunk: int = 25) -> list[list[dict[str, Any]]]:
+    """The feed in intake chunks of ``per_chunk`` dossiers, each dossier's closing snapshot
+    one chunk late: it is accepted while the dossier's earlier snapshot may be in flight or
+    waiting for a retry (the interleaving that sent a status backwards, issue 11), then the
+    stale snapshots last."""
+    records = matrix_feed(dossiers)
+    groups = [records[i : i + 4 * per_chunk] for i in range(0, len(records), 4 * per_chunk)]
+    opening = [[r for j, r in enumerate(g) if j % 4 != 3] for g in groups]
+    closing = [[r for j, r in enumerate(g) if j % 4 == 3] for g in groups]
+    chunks: list[list[dict[str, Any]]] = []
+    for index, first in enumerate(opening):
+        chunks.append(first)
+        if index:
+            chunks.append(closing[index - 1])
+    chunks.append(closing[-1])
+    chunks.append(stale(0, max(1, dossiers // 10)))
+    return chunks
+
+
 @dataclass
 class HostilePortal:
     url: str
@@ -203,6 +222,8 @@ class Run:
     states: dict[str, int]
     dead: list[tuple[str, str]]
     report: dict[str, Any]
+    complete: bool
+    """The portal holds every dossier finished, with each step it should hold."""
     partially_applied: int
     injected: dict[str, int]
 
@@ -214,19 +235,18 @@ class Run:
             f"regressions={r['status_regressions']} delivered={self.states.get('delivered', 0)} "
             f"dead={self.states.get('dead', 0)} queued={self.states.get('queued', 0)} "
             f"leased={self.states.get('leased', 0)} kills={self.kills} "
-            f"partially_applied={self.partially_applied} faults={self.injected}"
+            f"complete={self.complete} partially_applied={self.partially_applied} "
+            f"faults={self.injected}"
         )
 
 
 async def run_matrix(
     tmp_path: Path, route: str, store: dict[str, Any], scale: Size, seed: int
 ) -> Run:
-    """Push the feed while killing the daemon ``scale.kills`` times; wait until the portal
-    holds everything and the store has nothing left queued; stop the daemon cleanly."""
+    """Push the feed while killing the daemon ``scale.kills`` times; wait until everything
+    is acknowledged and the store has nothing left queued or leased; stop the daemon."""
     rng = random.Random(seed)
-    records = matrix_feed(scale.dossiers)
-    chunks = [records[i : i + 100] for i in range(0, len(records), 100)]
-    chunks.append(stale(0, max(1, scale.dossiers // 10)))
+    chunks = matrix_chunks(scale.dossiers)
     port = free_port()
     log = tmp_path / "daemon.log"
     async with hostile_portal(seed) as portal:
@@ -264,7 +284,6 @@ async def run_matrix(
                 up.set()
             async with asyncio.timeout(300 if scale is FULL else 150):
                 acknowledged = await pushing
-                await portal.when(lambda: portal.complete(scale.dossiers)).wait()
                 states = await store_states(store)
                 while states.get("queued", 0) + states.get("leased", 0):
                     # the last outcomes are committed after the portal's last answer
@@ -280,6 +299,7 @@ async def run_matrix(
                 states=await store_states(store),
                 dead=await dead_errors(store),
                 report=portal.state.snapshot()["strict"],
+                complete=portal.complete(scale.dossiers),
                 partially_applied=portal.state.partially_applied,
                 injected=dict(portal.faults.injected),
             )

@@ -51,6 +51,7 @@ async def test_once_in_order_never_backwards(tmp_path: Path, route: str, engine:
     assert run.report["order_violations"] == 0, run.report["dossiers"]["order_violations"]
     assert run.report["status_regressions"] == 0, run.report["dossiers"]["status_regressions"]
     assert run.states.get("queued", 0) + run.states.get("leased", 0) == 0
+    assert run.complete  # every dossier finished on the portal, with its steps
     # Only what the portal refused on its content is dead, with the portal's reason.
     assert len(run.dead) == refused
     assert all(kind == "progress" and "từ chối" in error for kind, error in run.dead)
