@@ -53,6 +53,9 @@ class NewRow:
     error: str = ""
     id: int = 0
     """Set by the engine when it inserts the row."""
+    uncertain: bool = False
+    """A snapshot this one superseded may be on the portal (an attempt of it may have
+    reached it): the worker looks before it creates."""
 
     @property
     def payload(self) -> str:
@@ -84,6 +87,7 @@ class NewRow:
             now,
             now,
             self.error or None,
+            self.uncertain,
         )
 
 
@@ -101,6 +105,7 @@ ROW_COLUMNS = (
     "accepted_at",
     "updated_at",
     "last_error",
+    "uncertain",
 )
 """The ``records`` columns a new row sets (:meth:`NewRow.values`); the rest have defaults."""
 
@@ -119,6 +124,11 @@ class DossierFacts:
     """The latest snapshot: its canonical JSON as stored, or the record planned in this batch."""
     queued: list[RowRef] = field(default_factory=list)
     """Snapshots still queued (a newer accepted snapshot supersedes them)."""
+    dead: list[int] = field(default_factory=list)
+    """Dead-lettered snapshots (a newer accepted snapshot supersedes them too: it carries the
+    whole dossier, so the dossier no longer waits for an operator to replay the old one)."""
+    uncertain: bool = False
+    """One of the queued or dead snapshots may be on the portal: the newer one inherits it."""
 
     def snapshot(self) -> Dossier | None:
         if self.latest_payload is None or isinstance(self.latest_payload, Dossier):
@@ -134,7 +144,7 @@ class AcceptPlan:
 
     rows: list[NewRow] = field(default_factory=list)
     superseded: list[int] = field(default_factory=list)
-    """Stored queued snapshots that a snapshot of this batch supersedes."""
+    """Stored queued or dead snapshots that a snapshot of this batch supersedes."""
     latest: dict[str, NewRow] = field(default_factory=dict)
     """Dossier code -> its new latest snapshot (the dossier row is created or updated)."""
     entries: list[tuple[str, RowRef | None, str, dict[str, Any]]] = field(default_factory=list)
@@ -299,15 +309,23 @@ class _Planner:
 
     def _supersede(self, facts: DossierFacts, newer: NewRow, code: str) -> None:
         """``newer`` becomes the dossier's latest snapshot; the queued ones it replaces are
-        superseded (they were never sent; the newer one carries the whole dossier)."""
+        superseded (they were never sent; the newer one carries the whole dossier), and so
+        are the dead-lettered ones (the portal refused them; the newer one goes instead, and
+        the steps waiting for the dossier wait for it)."""
+        newer.uncertain = facts.uncertain or any(
+            old.uncertain for old in facts.queued if isinstance(old, NewRow)
+        )
         for old in facts.queued:
             if isinstance(old, NewRow):
                 old.state = State.SUPERSEDED
             else:
                 self.out.superseded.append(old)
             self.out.audit("superseded", old, code, {"by": newer})
+        for dead in facts.dead:
+            self.out.superseded.append(dead)
+            self.out.audit("superseded", dead, code, {"by": newer, "from_state": "dead"})
         assert isinstance(newer.record, Dossier)
-        facts.queued = [newer]
+        facts.queued, facts.dead, facts.uncertain = [newer], [], newer.uncertain
         facts.latest, facts.latest_status = newer, int(newer.record.status)
         facts.latest_payload = newer.record
         self.out.latest[code] = newer

@@ -8,16 +8,39 @@ entry. Record states::
       ^                 │ ├──retryable────> queued (attempts+1, next_attempt_at later)
       │                 │ ├──permanent────> dead       (dead-letter, portal's code + message)
       └──lease expired──┘ └──untranslatable─> quarantined (reason + field path)
-    queued ──newer snapshot of the same dossier──> superseded
+    queued, dead ──newer snapshot of the same dossier accepted──> superseded
+    leased ──back from the lease (retryable, deferred, permanent, lease expired or handed
+             back) after a newer snapshot of the dossier was accepted──> superseded
     leased ──lease expired more than max_rescues times──> dead  ("crashed the worker")
     dead ──replay (audited with who asked)──> queued
 
 A snapshot whose status would move the dossier backwards at the portal (see
 :func:`is_backwards`) is stored as ``superseded`` at once and never sent.
 
+**Never backwards.** Every snapshot a dossier can still send is its latest accepted one
+(``dossiers.latest_snapshot_id``): accepting a newer snapshot supersedes the queued and
+dead-lettered older ones; an older snapshot that was leased when the newer one arrived is
+superseded when it comes back, whatever brings it back (it is never queued again, so it can
+never be sent after the newer one); a replayed dead snapshot that a newer one replaced is
+superseded too. A newer snapshot that replaces one whose attempt may have reached the portal
+inherits ``uncertain`` (the worker looks before it creates). The decision is made once for
+both engines (:mod:`gateway.store.accepting`, :func:`gateway.store.outcomes.settled`).
+
 Per-dossier ordering lives in :meth:`Store.claim`: at most one record of a dossier is leased
-at a time; a dossier's progress steps wait until the dossier exists on the portal and go in
-``handled_at`` order; a step also waits for any snapshot of its dossier accepted before it.
+at a time (so a newer snapshot is never claimed while an older one is in flight: it waits
+for that one's outcome); a dossier's progress steps wait until the dossier exists on the
+portal and go in ``handled_at`` order; a step also waits for any snapshot of its dossier
+accepted before it that is still queued. Steps are never superseded: a step accepted while
+its dossier's snapshot is superseded waits for the newer snapshot (the dossier must be on
+the portal) and goes.
+
+**Nothing stuck silently.** A queued step whose dossier is not on the portal, with no
+snapshot queued or in flight and one dead-lettered or quarantined, is *blocked*: it waits for
+an operator (:meth:`Store.blocked` names the record that blocks it; :meth:`Store.next_due`
+leaves it out). Replaying that snapshot releases it; so does a newer snapshot of the
+dossier, which supersedes the dead one (the steps then go after it, in their order). A dead
+step does not hold the later steps of its dossier: they go, and the step, if replayed,
+arrives after them.
 """
 
 from __future__ import annotations
@@ -99,7 +122,8 @@ class Claimed:
     """For a dossier: whether the portal already holds it (decides ``isUpdating``)."""
     uncertain: bool = False
     """An earlier attempt may have reached the portal (it ended in a retryable failure, or
-    its lease was lost): look before sending a progress step again."""
+    its lease was lost): look before sending a progress step again. A snapshot also inherits
+    it from an older snapshot it superseded (that one's call may have created the dossier)."""
     not_synced: bool = False
     """Its dossier is one the route does not sync (a derived inter-agency dossier,
     spec §1.5): a progress step of it is not sent either."""
@@ -129,6 +153,23 @@ class DeadLetter:
     error: str
     payload: str
     """The canonical JSON of the record."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedDossier:
+    """Queued records of one dossier that wait for an operator: its snapshot was
+    dead-lettered (or quarantined) and nothing newer is queued, so the portal does not hold
+    the dossier and its steps cannot go (``gateway.store.outcomes.STEP_BLOCKED_SQL``)."""
+
+    dossier_code: str
+    records: int
+    """How many queued records (steps) are blocked."""
+    first_record_id: int
+    blocked_by: int
+    """The dead-lettered or quarantined snapshot to replay (or to replace with a newer one)."""
+    blocker_state: str
+    portal_code: str | None
+    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +283,13 @@ class Store(Protocol):
         ...
 
     async def next_due(self) -> float | None:
-        """The earliest ``next_attempt_at`` of a queued record, or None if nothing is queued."""
+        """The earliest ``next_attempt_at`` of a queued record that is not blocked, or None
+        if there is none (a blocked record has no next attempt until an operator acts)."""
+        ...
+
+    async def blocked(self, *, limit: int = 1000) -> list[BlockedDossier]:
+        """Dossiers whose queued records are blocked behind a dead-lettered or quarantined
+        snapshot, by dossier code."""
         ...
 
     async def counts(self) -> dict[str, int]:

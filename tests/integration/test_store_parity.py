@@ -146,3 +146,86 @@ async def test_both_engines_leave_the_same_story(tmp_path: Path) -> None:
         "attempt",
     } <= events
     assert {"deferred", "lease_expired", "dead_lettered", "replayed"} <= events
+
+
+async def overtaken_life(store: AnyStore) -> tuple[Any, ...]:
+    """Never backwards and nothing stuck: snapshots overtaken while leased come back through
+    every door (retry, deferral, refusal, lost lease, hand-back) and are superseded; a dead
+    snapshot blocks its steps until a newer snapshot supersedes it."""
+    codes = [f"000.00.00.H56-261102-0001{i}" for i in range(5)]
+    processing, finished = DossierStatus.PROCESSING, DossierStatus.FINISHED
+    await store.accept(
+        [Incoming("t", dossier(c), f"a{i}") for i, c in enumerate(codes)],
+        now=1.0,
+        validate=validate_for_portal,
+    )
+    held = await store.claim("w", 10, now=2.0, lease_s=30)
+    await store.accept(
+        [Incoming("t", dossier(c, status=processing), f"b{i}") for i, c in enumerate(codes)],
+        now=3.0,
+        validate=validate_for_portal,
+    )
+    kinds = [OutcomeKind.RETRY, OutcomeKind.DEFERRED, OutcomeKind.DEAD]
+    by_code = {c.record.dossier_code: c for c in held}
+    await store.complete(
+        [
+            attempt(Outcome(by_code[code].record_id, by_code[code].lease_token, kind, at=4.0,
+                            route="r", next_attempt_at=50.0))
+            for code, kind in zip(codes, kinds, strict=False)
+        ]
+    )  # fmt: skip
+    await store.release_expired(now=40.0)  # the fourth and fifth lost their leases
+    newer = await store.claim("w", 10, now=41.0, lease_s=30)
+    await store.release("w", now=42.0)  # handed back: nothing older to supersede now
+    again = await store.claim("w", 10, now=43.0, lease_s=30)
+    refused = [
+        Outcome(c.record_id, c.lease_token, OutcomeKind.DEAD, at=44.0, route="r", message="x")
+        for c in again
+    ]
+    await store.complete(refused)
+    await store.accept(
+        [Incoming("t", step(codes[0], 5), "s0")], now=45.0, validate=validate_for_portal
+    )
+    blocked = await store.blocked()
+    await store.accept(
+        [Incoming("t", dossier(codes[0], status=finished), "c0")],
+        now=46.0,
+        validate=validate_for_portal,
+    )
+    states = await store.query("SELECT id, state, attempts, uncertain FROM records ORDER BY id")
+    entries = [
+        (e.event, e.record_id, e.dossier_code, {k: v for k, v in e.detail.items() if k != "token"})
+        for e in await store.audit_entries()
+    ]
+    claims = [(c.record_id, c.uncertain) for c in newer + again]
+    return (
+        [(int(s[0]), str(s[1]), int(s[2]), bool(s[3])) for s in states],
+        claims,
+        blocked,
+        entries,
+    )
+
+
+async def test_both_engines_supersede_and_block_alike(tmp_path: Path) -> None:
+    on_sqlite = await run_life(overtaken_life, lambda: SqliteStore.open(tmp_path / "o.db", now=0.0))
+    async with pg_database() as dsn:
+        on_pg = await run_life(overtaken_life, lambda: PostgresStore.open(dsn, now=0.0))
+    for name, mine, theirs in zip(("states", "claims", "blocked"), on_sqlite, on_pg, strict=False):
+        assert mine == theirs, name
+    for i, (mine, theirs) in enumerate(zip(on_sqlite[-1], on_pg[-1], strict=True)):
+        assert mine == theirs, f"audit entry {i}"
+    superseded = [e for e in on_sqlite[-1] if e[0] == "superseded"]
+    reasons = {e[3].get("reason") or e[3].get("from_state") for e in superseded}
+    assert reasons >= {"newer_snapshot_accepted_while_leased", "dead"}
+    assert len(on_sqlite[2]) == 1  # the step of the dead dossier was blocked before c0
+
+
+async def run_life(
+    life_of: Callable[[AnyStore], Awaitable[tuple[Any, ...]]],
+    open_store: Callable[[], Awaitable[AnyStore]],
+) -> tuple[Any, ...]:
+    store = await open_store()
+    try:
+        return await life_of(store)
+    finally:
+        await store.close()

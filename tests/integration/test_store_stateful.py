@@ -1,11 +1,17 @@
 """A hypothesis state machine drives each store engine through whole histories.
 
-Rules: enqueue (new records, duplicates, newer snapshots), claim, heartbeat, complete
-(delivered, retryable, permanent), complete with a stale token, crash (the worker forgets its
-leases; SQLite is reopened as a restarted process would), rescue, replay, clock advance.
+Rules: enqueue (new records, duplicates, newer and backwards snapshots), claim, heartbeat,
+complete (delivered, retryable, deferred, permanent), complete with a stale token, crash (the
+worker forgets its leases; SQLite is reopened as a restarted process would), a clean
+hand-back of the leases, rescue (lease expiry), replay, clock advance, and a drain that
+delivers everything it can.
 Invariants after every step: every accepted record is in exactly one state, nothing
 acknowledged disappears, a delivered record stays delivered, at most one record of a dossier
-is leased, and the audit chain verifies.
+is leased, the audit chain verifies, and never backwards: for every dossier, the snapshots
+handed out to the worker (each may reach the portal, whatever its outcome) and those
+delivered follow acceptance order, and no snapshot older than its dossier's latest is queued
+(one may be leased: it is superseded when it comes back). After a drain, whatever is still
+queued is reported as blocked (nothing stuck silently).
 """
 
 from __future__ import annotations
@@ -28,13 +34,13 @@ from hypothesis.stateful import (
 )
 
 from gateway.audit.chain import verify_chain
-from gateway.model import DossierStatus
+from gateway.model import Dossier, DossierStatus
 from gateway.sources.intake import validate_for_portal
 from gateway.store.contract import Claimed, DeadFilter, Incoming, Outcome, OutcomeKind, State
 from gateway.store.postgres.store import PostgresStore
 from gateway.store.sqlite.store import SqliteStore
 from tests.factories import dossier, step
-from tests.pg import pg_database
+from tests.pg import pg_database, reset
 
 T = TypeVar("T")
 CODES = ["000.00.00.H56-261102-0000" + str(i) for i in range(3)]
@@ -56,6 +62,9 @@ class StoreMachine(RuleBasedStateMachine):
         self.delivered: set[int] = set()
         self.held: dict[int, Claimed] = {}
         self.lost: list[Claimed] = []
+        self.handed_out: dict[str, list[int]] = {}
+        """Per dossier, the snapshots claims handed out, in order (each may reach the portal)."""
+        self.delivered_snapshots: dict[str, list[int]] = {}
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
@@ -64,9 +73,7 @@ class StoreMachine(RuleBasedStateMachine):
         if self.engine == "sqlite":
             return await SqliteStore.open(Path(self.folder.name) / "gw.db", now=self.now)
         store = await PostgresStore.open(self.dsn, now=self.now, max_connections=2)
-        for table in ("attempts", "audit", "source_cursors", "dossiers", "records"):
-            await store.query(f"DELETE FROM {table}")  # cheaper than TRUNCATE per example
-        await store.query("UPDATE audit_head SET seq = 0, hash = repeat('0', 64)")
+        await reset(store.query)  # cheaper than TRUNCATE per example; checkpoints included
         return store
 
     def teardown(self) -> None:
@@ -99,9 +106,20 @@ class StoreMachine(RuleBasedStateMachine):
             assert c.record_id not in self.held, "a record leased twice"
             assert c.record_id not in self.delivered, "a delivered record was claimed again"
             self.held[c.record_id] = c
+            if isinstance(c.record, Dossier):
+                self.handed_out.setdefault(c.record.dossier_code, []).append(c.record_id)
+
+    def _delivered(self, c: Claimed) -> None:
+        self.delivered.add(c.record_id)
+        if isinstance(c.record, Dossier):
+            self.delivered_snapshots.setdefault(c.record.dossier_code, []).append(c.record_id)
 
     @precondition(lambda self: bool(self.held))
-    @rule(kind=st.sampled_from([OutcomeKind.DELIVERED, OutcomeKind.RETRY, OutcomeKind.DEAD]))
+    @rule(
+        kind=st.sampled_from(
+            [OutcomeKind.DELIVERED, OutcomeKind.RETRY, OutcomeKind.DEFERRED, OutcomeKind.DEAD]
+        )
+    )
     def complete(self, kind: OutcomeKind) -> None:
         rid = min(self.held)
         c = self.held.pop(rid)
@@ -111,7 +129,7 @@ class StoreMachine(RuleBasedStateMachine):
         applied = self.run(self.store.complete([outcome]))
         assert applied in (0, 1)
         if applied and kind is OutcomeKind.DELIVERED:
-            self.delivered.add(rid)
+            self._delivered(c)
 
     @precondition(lambda self: bool(self.lost))
     @rule()
@@ -121,7 +139,7 @@ class StoreMachine(RuleBasedStateMachine):
         counts_before = self.run(self.store.counts())
         applied = self.run(self.store.complete([outcome]))
         if applied:  # only possible if nobody took the lease over and it never expired
-            self.delivered.add(c.record_id)
+            self._delivered(c)
         else:
             assert self.run(self.store.counts()) == counts_before
 
@@ -151,8 +169,35 @@ class StoreMachine(RuleBasedStateMachine):
         self.held.clear()
 
     @rule()
+    def hand_the_leases_back(self) -> None:
+        """A clean shutdown: the leases go back to the queue at once."""
+        self.run(self.store.release("w", self.now))
+        self.lost.extend(self.held.values())
+        self.held.clear()
+
+    @rule()
     def replay_everything_dead(self) -> None:
         self.run(self.store.replay(DeadFilter(), by="tester", now=self.now))
+
+    @rule()
+    def drain(self) -> None:
+        """Let time pass and deliver everything that can go: what is still queued then must
+        be reported as blocked (waiting for an operator), never stuck silently."""
+        self.now += 1000.0
+        self.run(self.store.release_expired(self.now, max_rescues=3))
+        self.lost.extend(self.held.values())
+        self.held.clear()
+        for _ in range(50):
+            self.claim(10)
+            if not self.held:
+                break
+            for _ in range(len(self.held)):
+                self.complete(OutcomeKind.DELIVERED)
+        counts = self.run(self.store.counts())
+        blocked = self.run(self.store.blocked())
+        assert counts["leased"] == 0
+        assert counts["queued"] == sum(b.records for b in blocked), "records stuck silently"
+        assert self.run(self.store.next_due()) is None
 
     # -- invariants -------------------------------------------------------------------------
 
@@ -177,6 +222,21 @@ class StoreMachine(RuleBasedStateMachine):
         assert all(n == 1 for _, n in rows)
 
     @invariant()
+    def never_backwards(self) -> None:
+        for code, sent in self.handed_out.items():
+            assert sent == sorted(sent), f"{code}: an older snapshot was handed out after a newer"
+        for code, done in self.delivered_snapshots.items():
+            assert done == sorted(set(done)), f"{code}: snapshots delivered out of order"
+        stale = self.run(
+            self.store.query(
+                "SELECT r.id FROM records r JOIN dossiers d ON d.dossier_code = r.dossier_code "
+                "WHERE r.kind = 'dossier' AND r.state = 'queued' "
+                "AND d.latest_snapshot_id <> r.id"
+            )
+        )
+        assert stale == [], "a snapshot older than its dossier's latest may still be sent"
+
+    @invariant()
     def audit_chain_verifies(self) -> None:
         assert verify_chain(self.run(self.store.audit_entries())) is None
 
@@ -187,7 +247,7 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-PG_SETTINGS = settings(SETTINGS, max_examples=5, stateful_step_count=15)  # round trips per step
+PG_SETTINGS = settings(SETTINGS, max_examples=8, stateful_step_count=15)  # round trips per step
 
 
 def test_sqlite_store_state_machine() -> None:

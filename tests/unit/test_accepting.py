@@ -116,3 +116,34 @@ def test_a_quarantined_record_keeps_its_reason_with_personal_data_masked() -> No
     assert plan.receipts[0][0] == "quarantined"
     assert "0912345678" in plan.receipts[0][2]  # the sender's own answer names it
     assert detail["reason"] == plan.receipts[0][2]  # the audit writer masks details itself
+
+
+def test_a_newer_snapshot_supersedes_the_dead_letters_of_its_dossier() -> None:
+    stored = DossierFacts(latest=7, latest_status=2, dead=[5, 7])
+    newer = dossier(status=DossierStatus.PROCESSING)
+    plan = plan_accept(
+        [Incoming("t", newer, "new")],
+        validate=validate_for_portal,
+        key_id=nothing_stored,
+        facts=lambda _: stored,
+    )
+    [row] = plan.rows
+    assert row.state is State.QUEUED
+    assert plan.superseded == [5, 7]
+    dead_entries = [(ref, d) for event, ref, _, d in plan.entries if event == "superseded"]
+    assert dead_entries == [
+        (5, {"by": row, "from_state": "dead"}),
+        (7, {"by": row, "from_state": "dead"}),
+    ]
+
+
+def test_a_backwards_snapshot_leaves_the_dead_letters_alone() -> None:
+    stored = DossierFacts(latest=7, latest_status=4, dead=[7])
+    plan = plan_accept(
+        [Incoming("t", dossier(status=DossierStatus.RECEIVED), "old")],
+        validate=validate_for_portal,
+        key_id=nothing_stored,
+        facts=lambda _: stored,
+    )
+    assert [row.state for row in plan.rows] == [State.SUPERSEDED]
+    assert plan.superseded == []

@@ -13,14 +13,17 @@ from typing import Any
 from gateway.audit.attempts import attempt_entries
 from gateway.canonical import record_from_json
 from gateway.model import Dossier, ProgressStep
-from gateway.store.contract import Claimed, Outcome, OutcomeKind
+from gateway.store.contract import Claimed, Outcome, OutcomeKind, State
 from gateway.store.outcomes import (
     ATTEMPT_COLUMNS,
     STATE_OF,
     STEP_MAY_GO_SQL,
     attempt_row,
     deferred_detail,
+    newer_snapshot,
+    overtaken_detail,
     rescue_entry,
+    settled,
 )
 from gateway.store.postgres.rows import CHANNEL, PgTx
 
@@ -89,22 +92,27 @@ async def complete(tx: PgTx, outcomes: Sequence[Outcome]) -> int:
     )
     await tx.lock_dossiers({row[0]: "" for row in rows}, create=False)
     held = await tx.conn.fetch(
-        "SELECT r.id, r.kind, r.dossier_code, r.attempts FROM records r "
+        "SELECT r.id, r.kind, r.dossier_code, r.attempts, d.latest_snapshot_id FROM records r "
         "JOIN unnest($1::bigint[], $2::bigint[]) AS o(id, token) "
-        "ON r.id = o.id AND r.lease_token = o.token WHERE r.state = 'leased'",
+        "ON r.id = o.id AND r.lease_token = o.token "
+        "LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code WHERE r.state = 'leased'",
         [o.record_id for o in outcomes],
         [o.lease_token for o in outcomes],
     )
     # A lease that was lost (expired and taken over): the newer holder decides.
     current = {int(r[0]): (str(r[1]), str(r[2]), int(r[3])) for r in held}
+    newer = {int(r[0]): newer_snapshot(str(r[1]), int(r[0]), r[4]) for r in held}
     applied = [o for o in outcomes if o.record_id in current]
     if applied:
-        await _apply_outcomes(tx, applied, current)
+        await _apply_outcomes(tx, applied, current, newer)
     return len(applied)
 
 
 async def _apply_outcomes(
-    tx: PgTx, outcomes: list[Outcome], current: dict[int, tuple[str, str, int]]
+    tx: PgTx,
+    outcomes: list[Outcome],
+    current: dict[int, tuple[str, str, int]],
+    newer: dict[int, int | None],
 ) -> None:
     """Apply outcomes whose lease is held, a few statements for the whole list."""
     await tx.conn.execute(
@@ -131,13 +139,42 @@ async def _apply_outcomes(
     tried = [o for o in outcomes if o.kind is not OutcomeKind.DEFERRED]
     if tried:
         await _record_attempts(tx, tried, current)
+    overtaken: list[tuple[int, int, float]] = []
     for o in outcomes:
         code, attempt = current[o.record_id][1], current[o.record_id][2] + 1
+        state = State.QUEUED if o.kind is OutcomeKind.DEFERRED else STATE_OF[o.kind]
         if o.kind is OutcomeKind.DEFERRED:
             tx.audit(o.at, "deferred", o.record_id, code, deferred_detail(o))
-            continue
-        for event, detail in attempt_entries(o, attempt):
-            tx.audit(o.at, event, o.record_id, code, detail)
+        else:
+            for event, detail in attempt_entries(o, attempt):
+                tx.audit(o.at, event, o.record_id, code, detail)
+        by = newer[o.record_id]
+        if by is not None and settled(state, by) is State.SUPERSEDED:
+            tx.audit(o.at, "superseded", o.record_id, code, overtaken_detail(by))
+            overtaken.append((o.record_id, by, o.at))
+    await _supersede_overtaken(tx, overtaken)
+
+
+async def _supersede_overtaken(tx: PgTx, overtaken: list[tuple[int, int, float]]) -> None:
+    """Supersede snapshots that came back from their lease after a newer one was accepted
+    (:func:`~gateway.store.outcomes.settled`); the newer one inherits "may be on the portal"
+    (the older one's call may have created the dossier there). Rows: (id, newer, at)."""
+    if not overtaken:
+        return
+    await tx.conn.execute(
+        "UPDATE records r SET state = 'superseded', lease_owner = NULL, lease_until = NULL, "
+        "updated_at = x.at FROM unnest($1::bigint[], $2::float8[]) AS x(id, at) "
+        "WHERE r.id = x.id",
+        [row[0] for row in overtaken],
+        [row[2] for row in overtaken],
+    )
+    await tx.conn.execute(
+        "UPDATE records n SET uncertain = n.uncertain OR o.uncertain "
+        "FROM unnest($1::bigint[], $2::bigint[]) AS x(old, new) "
+        "JOIN records o ON o.id = x.old WHERE n.id = x.new",
+        [row[0] for row in overtaken],
+        [row[1] for row in overtaken],
+    )
 
 
 async def _record_attempts(
@@ -171,11 +208,12 @@ async def release_expired(tx: PgTx, now: float, max_rescues: int) -> int:
     if not await _lock_dossiers_leased(tx, "lease_until < $1", now):
         return 0
     expired = await tx.conn.fetch(
-        "SELECT id, dossier_code, rescues FROM records "
-        "WHERE state = 'leased' AND lease_until < $1 ORDER BY id",
+        "SELECT r.id, r.dossier_code, r.rescues, r.kind, d.latest_snapshot_id FROM records r "
+        "LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code "
+        "WHERE r.state = 'leased' AND r.lease_until < $1 ORDER BY r.id",
         now,
     )
-    changes = [rescue_entry(rescues, max_rescues, "lease_expired") for _, _, rescues in expired]
+    changes = [rescue_entry(row[2], max_rescues, "lease_expired") for row in expired]
     await _free_dossiers(tx, expired)
     await tx.conn.execute(
         "UPDATE records r SET state = x.state, rescues = r.rescues + 1, uncertain = TRUE, "
@@ -188,8 +226,16 @@ async def release_expired(tx: PgTx, now: float, max_rescues: int) -> int:
         now,
         [error for _, error, _, _ in changes],
     )
-    for (rid, code, _), (_, _, event, detail) in zip(expired, changes, strict=True):
+    overtaken: list[tuple[int, int, float]] = []
+    for (rid, code, _, kind, latest), (state, _, event, detail) in zip(
+        expired, changes, strict=True
+    ):
         tx.audit(now, event, rid, code, detail)
+        by = newer_snapshot(kind, rid, latest)
+        if by is not None and settled(state, by) is State.SUPERSEDED:
+            tx.audit(now, "superseded", rid, code, overtaken_detail(by))
+            overtaken.append((int(rid), by, now))
+    await _supersede_overtaken(tx, overtaken)
     return len(expired)
 
 
@@ -197,15 +243,23 @@ async def release_owned(tx: PgTx, owner: str, now: float) -> int:
     if not await _lock_dossiers_leased(tx, "lease_owner = $1", owner):
         return 0
     released = await tx.conn.fetch(
-        "UPDATE records SET state = 'queued', uncertain = TRUE, lease_owner = NULL, "
-        "lease_until = NULL, updated_at = $2 WHERE state = 'leased' AND lease_owner = $1 "
-        "RETURNING id, dossier_code",
+        "UPDATE records r SET state = 'queued', uncertain = TRUE, lease_owner = NULL, "
+        "lease_until = NULL, updated_at = $2 FROM records x "
+        "LEFT JOIN dossiers d ON d.dossier_code = x.dossier_code "
+        "WHERE r.id = x.id AND r.state = 'leased' AND r.lease_owner = $1 "
+        "RETURNING r.id, r.dossier_code, r.kind, d.latest_snapshot_id",
         owner,
         now,
     )
     await _free_dossiers(tx, released)
-    for rid, code in sorted(released):
+    overtaken: list[tuple[int, int, float]] = []
+    for rid, code, kind, latest in sorted(released):
         tx.audit(now, "lease_released", rid, code, {"owner": owner})
+        by = newer_snapshot(kind, rid, latest)
+        if by is not None and settled(State.QUEUED, by) is State.SUPERSEDED:
+            tx.audit(now, "superseded", rid, code, overtaken_detail(by))
+            overtaken.append((int(rid), by, now))
+    await _supersede_overtaken(tx, overtaken)
     if released:
         await tx.conn.execute(f"NOTIFY {CHANNEL}")  # the other processes take them now
     return len(released)

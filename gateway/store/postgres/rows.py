@@ -203,14 +203,18 @@ class PgTx:
             sorted(with_payload),
         )
         facts = {str(c): DossierFacts(rid, status, payload) for c, rid, status, payload in rows}
-        queued = await self.conn.fetch(
-            "SELECT dossier_code, array_agg(id ORDER BY id) FROM records "
-            "WHERE dossier_code = ANY($1::text[]) AND kind = 'dossier' AND state = 'queued' "
-            "GROUP BY dossier_code",
+        waiting = await self.conn.fetch(
+            "SELECT dossier_code, array_agg(id ORDER BY id) FILTER (WHERE state = 'queued'), "
+            "array_agg(id ORDER BY id) FILTER (WHERE state = 'dead'), bool_or(uncertain) "
+            "FROM records WHERE dossier_code = ANY($1::text[]) AND kind = 'dossier' "
+            "AND state IN ('queued', 'dead') GROUP BY dossier_code",
             codes,
         )
-        for code, ids in queued:
-            facts.setdefault(str(code), DossierFacts()).queued = [int(i) for i in ids]
+        for code, queued, dead, uncertain in waiting:
+            found = facts.setdefault(str(code), DossierFacts())
+            found.queued = [int(i) for i in queued or ()]
+            found.dead = [int(i) for i in dead or ()]
+            found.uncertain = bool(uncertain)
         return facts
 
     async def _apply(self, plan: AcceptPlan, now: float) -> list[Receipt]:
@@ -282,7 +286,14 @@ class PgTx:
 
 
 def _copy(facts: DossierFacts) -> DossierFacts:
-    return DossierFacts(facts.latest, facts.latest_status, facts.latest_payload, list(facts.queued))
+    return DossierFacts(
+        facts.latest,
+        facts.latest_status,
+        facts.latest_payload,
+        list(facts.queued),
+        list(facts.dead),
+        facts.uncertain,
+    )
 
 
 def dead_where(where: DeadFilter) -> tuple[str, list[object]]:

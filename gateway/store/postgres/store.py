@@ -42,6 +42,7 @@ from gateway.audit.chain import AuditEntry, AuditPolicy, entry_from_row
 from gateway.audit.keys import Checkpoint
 from gateway.errors import StoreConflictError, StoreError
 from gateway.store.contract import (
+    BlockedDossier,
     Claimed,
     DeadFilter,
     DeadLetter,
@@ -53,6 +54,7 @@ from gateway.store.contract import (
     State,
     Validate,
 )
+from gateway.store.outcomes import BLOCKED_SQL, NEXT_DUE_SQL
 from gateway.store.postgres import delivery as pg_delivery
 from gateway.store.postgres import schema as pg_schema
 from gateway.store.postgres.listener import Listener
@@ -275,10 +277,13 @@ class PostgresStore:
 
     async def next_due(self) -> float | None:
         async with self._conn() as conn:
-            value = await conn.fetchval(
-                "SELECT MIN(next_attempt_at) FROM records WHERE state = 'queued'"
-            )
+            value = await conn.fetchval(NEXT_DUE_SQL)
         return None if value is None else float(value)
+
+    async def blocked(self, *, limit: int = 1000) -> list[BlockedDossier]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(f"{BLOCKED_SQL} LIMIT $1", limit)
+        return [BlockedDossier(*row) for row in rows]
 
     async def counts(self) -> dict[str, int]:
         async with self._conn() as conn:

@@ -18,7 +18,10 @@ from gateway.store.outcomes import (
     STEP_MAY_GO_SQL,
     attempt_row,
     deferred_detail,
+    newer_snapshot,
+    overtaken_detail,
     rescue_entry,
+    settled,
 )
 
 CLAIM_SQL = f"""
@@ -48,6 +51,11 @@ DEAD_COLUMNS = (
     "SELECT r.id, r.state, r.kind, r.dossier_code, r.agency_code, r.attempts, r.updated_at, "
     "r.portal_code, COALESCE(r.last_error, ''), r.payload"
 )
+LEASED_COLUMNS = (
+    "SELECT r.id, r.dossier_code, r.rescues, r.kind, d.latest_snapshot_id FROM records r "
+    "LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code WHERE r.state = 'leased'"
+)
+"""Leased records as :meth:`SqliteTx.rescue` takes them back (the caller adds a filter)."""
 REPLAY_COLUMNS = (
     "SELECT r.id, r.kind, r.dossier_code, r.state, d.latest_snapshot_id "
     "FROM records r LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code"
@@ -86,12 +94,16 @@ class SqliteTx:
             "JOIN records r ON r.id = d.latest_snapshot_id WHERE d.dossier_code = ?",
             (code,),
         ).fetchone()
-        queued = self.conn.execute(
-            "SELECT id FROM records WHERE dossier_code = ? AND kind = 'dossier' "
-            "AND state = 'queued' ORDER BY id",
+        waiting = self.conn.execute(
+            "SELECT id, state, uncertain FROM records WHERE dossier_code = ? "
+            "AND kind = 'dossier' AND state IN ('queued', 'dead') ORDER BY id",
             (code,),
         ).fetchall()
-        facts = DossierFacts(queued=[int(q[0]) for q in queued])
+        facts = DossierFacts(
+            queued=[int(rid) for rid, state, _ in waiting if state == "queued"],
+            dead=[int(rid) for rid, state, _ in waiting if state == "dead"],
+            uncertain=any(uncertain for _, _, uncertain in waiting),
+        )
         if row is not None:
             facts.latest, facts.latest_status, facts.latest_payload = row
         return facts
@@ -169,13 +181,15 @@ class SqliteTx:
 
     def complete(self, o: Outcome) -> int:
         row = self.conn.execute(
-            "SELECT kind, dossier_code, attempts FROM records "
-            "WHERE id = ? AND state = 'leased' AND lease_token = ?",
+            "SELECT r.kind, r.dossier_code, r.attempts, d.latest_snapshot_id FROM records r "
+            "LEFT JOIN dossiers d ON d.dossier_code = r.dossier_code "
+            "WHERE r.id = ? AND r.state = 'leased' AND r.lease_token = ?",
             (o.record_id, o.lease_token),
         ).fetchone()
         if row is None:
             return 0  # the lease was lost (expired and taken over): the newer holder decides
-        kind, dossier_code, attempts = row
+        kind, dossier_code, attempts, latest = row
+        newer = newer_snapshot(kind, o.record_id, latest)
         if o.kind is OutcomeKind.DEFERRED:
             self.conn.execute(
                 "UPDATE records SET state = 'queued', next_attempt_at = ?, updated_at = ?, "
@@ -183,6 +197,7 @@ class SqliteTx:
                 (o.next_attempt_at, o.at, o.record_id),
             )
             self.audit(o.at, "deferred", o.record_id, dossier_code, deferred_detail(o))
+            self._settle(o.record_id, dossier_code, State.QUEUED, newer, o.at)
             return 1
         attempt = attempts + 1
         self.conn.execute(_INSERT_ATTEMPT, attempt_row(o, attempt))
@@ -209,12 +224,29 @@ class SqliteTx:
             )
         for event, detail in attempt_entries(o, attempt):
             self.audit(o.at, event, o.record_id, dossier_code, detail)
+        self._settle(o.record_id, dossier_code, STATE_OF[o.kind], newer, o.at)
         return 1
 
-    def rescue(
-        self, rid: int, dossier_code: str, rescues: int, now: float, limit: int, event: str
+    def _settle(
+        self, rid: int, dossier_code: str, state: State, newer: int | None, now: float
     ) -> None:
-        """Return a record whose lease was lost to the queue, or dead-letter a poison record."""
+        """Supersede a snapshot coming back from its lease that a newer one overtook
+        (:func:`~gateway.store.outcomes.settled`). The newer one inherits "may be on the
+        portal": the older one's call may have created the dossier there."""
+        if newer is None or settled(state, newer) is not State.SUPERSEDED:
+            return
+        self.set_state(rid, State.SUPERSEDED, now)
+        self.conn.execute(
+            "UPDATE records SET uncertain = MAX(uncertain, "
+            "(SELECT uncertain FROM records WHERE id = ?)) WHERE id = ?",
+            (rid, newer),
+        )
+        self.audit(now, "superseded", rid, dossier_code, overtaken_detail(newer))
+
+    def rescue(self, leased: tuple[Any, ...], now: float, limit: int, event: str) -> None:
+        """Return a record whose lease was lost (a row of :data:`LEASED_COLUMNS`) to the
+        queue, or dead-letter a poison record."""
+        rid, dossier_code, rescues, kind, latest = leased
         state, reason, event, detail = rescue_entry(rescues, limit, event)
         self.conn.execute(
             "UPDATE records SET state = ?, rescues = rescues + 1, uncertain = 1, "
@@ -223,16 +255,21 @@ class SqliteTx:
             (str(state), now, reason, rid),
         )
         self.audit(now, event, rid, dossier_code, detail)
+        self._settle(rid, dossier_code, state, newer_snapshot(kind, rid, latest), now)
 
     def release_owned(self, owner: str, now: float) -> int:
         rows = self.conn.execute(
-            "UPDATE records SET state = 'queued', uncertain = 1, lease_owner = NULL, "
-            "lease_until = NULL, updated_at = ? WHERE state = 'leased' AND lease_owner = ? "
-            "RETURNING id, dossier_code",
-            (now, owner),
+            f"{LEASED_COLUMNS} AND r.lease_owner = ? ORDER BY r.id", (owner,)
         ).fetchall()
-        for rid, dossier_code in sorted(rows):
+        for rid, dossier_code, _, kind, latest in rows:
+            self.conn.execute(
+                "UPDATE records SET state = 'queued', uncertain = 1, lease_owner = NULL, "
+                "lease_until = NULL, updated_at = ? WHERE id = ?",
+                (now, rid),
+            )
             self.audit(now, "lease_released", rid, dossier_code, {"owner": owner})
+            newer = newer_snapshot(kind, rid, latest)
+            self._settle(rid, dossier_code, State.QUEUED, newer, now)
         return len(rows)
 
     # -- dead letters -----------------------------------------------------------------------

@@ -24,6 +24,7 @@ from gateway.audit.keys import Checkpoint
 from gateway.errors import StoreError
 from gateway.store.accepting import plan_accept
 from gateway.store.contract import (
+    BlockedDossier,
     Claimed,
     DeadFilter,
     DeadLetter,
@@ -35,8 +36,9 @@ from gateway.store.contract import (
     State,
     Validate,
 )
+from gateway.store.outcomes import BLOCKED_SQL, NEXT_DUE_SQL
 from gateway.store.sqlite.audit import AuditRows, chain_head
-from gateway.store.sqlite.rows import DEAD_COLUMNS, SqliteTx, dead_where
+from gateway.store.sqlite.rows import DEAD_COLUMNS, LEASED_COLUMNS, SqliteTx, dead_where
 from gateway.store.sqlite.schema import MIGRATIONS, SCHEMA
 
 T = TypeVar("T")
@@ -228,12 +230,10 @@ class SqliteStore:
         def release_sync() -> int:
             with self._tx() as tx:
                 rows = tx.conn.execute(
-                    "SELECT id, dossier_code, rescues FROM records "
-                    "WHERE state = 'leased' AND lease_until < ?",
-                    (now,),
+                    f"{LEASED_COLUMNS} AND r.lease_until < ? ORDER BY r.id", (now,)
                 ).fetchall()
-                for rid, dossier_code, rescues in rows:
-                    tx.rescue(rid, dossier_code, rescues, now, max_rescues, "lease_expired")
+                for row in rows:
+                    tx.rescue(row, now, max_rescues, "lease_expired")
                 return len(rows)
 
         return await self._run(release_sync)
@@ -247,11 +247,9 @@ class SqliteStore:
 
     def _release_all_sync(self, now: float, max_rescues: int = 5) -> None:
         with self._tx() as tx:
-            rows = tx.conn.execute(
-                "SELECT id, dossier_code, rescues FROM records WHERE state = 'leased'"
-            ).fetchall()
-            for rid, dossier_code, rescues in rows:
-                tx.rescue(rid, dossier_code, rescues, now, max_rescues, "lease_released_at_start")
+            rows = tx.conn.execute(f"{LEASED_COLUMNS} ORDER BY r.id").fetchall()
+            for row in rows:
+                tx.rescue(row, now, max_rescues, "lease_released_at_start")
 
     # -- dead letters -----------------------------------------------------------------------
 
@@ -282,12 +280,17 @@ class SqliteStore:
 
     async def next_due(self) -> float | None:
         def next_due_sync() -> float | None:
-            row = self.conn.execute(
-                "SELECT MIN(next_attempt_at) FROM records WHERE state = 'queued'"
-            ).fetchone()
+            row = self.conn.execute(NEXT_DUE_SQL).fetchone()
             return None if row is None or row[0] is None else float(row[0])
 
         return await self._run(next_due_sync)
+
+    async def blocked(self, *, limit: int = 1000) -> list[BlockedDossier]:
+        def blocked_sync() -> list[BlockedDossier]:
+            rows = self.conn.execute(f"{BLOCKED_SQL} LIMIT ?", (limit,)).fetchall()
+            return [BlockedDossier(*row) for row in rows]
+
+        return await self._run(blocked_sync)
 
     async def counts(self) -> dict[str, int]:
         def counts_sync() -> dict[str, int]:
