@@ -39,7 +39,12 @@ from gateway.errors import (
 )
 from gateway.model import Dossier, ProgressStep
 from gateway.routes.contract import Sent
-from gateway.routes.dvcqg_rest import check_dates, held_indexes, parse_error_code
+from gateway.routes.dvcqg_rest import (
+    check_dates,
+    held_indexes,
+    parse_error_code,
+    parse_retry_after,
+)
 from gateway.routes.lookup import StepLookupHealth
 from gateway.routes.xroad_faults import fault_error
 
@@ -209,9 +214,11 @@ class XRoadSoapRoute:
         headers = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'}
         url = self._config.security_server_url
         note_request(f"soap {body['service']} {message_id}", raw)  # for the audit log
+        retry_after: float | None = None
         try:
             async with self._http.post(url, data=raw, headers=headers) as response:
                 answer = await response.content.read(self._config.max_response_bytes + 1)
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 return classify_soap(
                     response.status,
                     response.headers.get("Content-Type", ""),
@@ -221,6 +228,10 @@ class XRoadSoapRoute:
                     message_id=message_id,
                     max_bytes=self._config.max_response_bytes,
                 )
+        except DeliveryError as exc:
+            if exc.retry_after_s is None and isinstance(exc, RetryableDeliveryError):
+                exc.retry_after_s = retry_after  # a 429 or 503 in front of the service
+            raise
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RetryableDeliveryError(f"security server unreachable: {exc!r}") from exc
 

@@ -141,6 +141,31 @@ async def test_reset_after_apply_is_looked_up_on_every_route(tmp_path: Path, rou
         assert all(len(rig.state.progress[c]) == 2 for c in names)
 
 
+@pytest.mark.parametrize("route", ROUTES)
+async def test_500_and_429_with_retry_after_on_every_route(tmp_path: Path, route: str) -> None:
+    async with wire_rig(tmp_path, route, DELIVERY) as rig:
+        [code] = codes(0, 1)
+        await rig.accept(dossier(code))
+        rig.faults.update({"mode": "throttle", "retry_after": "25", "count": 1})
+        before = rig.clock()
+        await rig.worker.run_once()
+        [(state, attempts, next_at)] = await rig.store.query(
+            "SELECT state, attempts, next_attempt_at FROM records"
+        )
+        assert (state, attempts) == ("queued", 1)
+        assert next_at >= before + 25  # Retry-After honoured (the cap is 30 s)
+        rig.clock.now = next_at
+        rig.faults.update({"mode": "error", "count": 2})  # the look-up, then the create
+        await rig.worker.run_once()
+        [(state, attempts)] = await rig.store.query("SELECT state, attempts FROM records")
+        assert (state, attempts) == ("queued", 2)
+        assert rig.faults.injected == {"throttle": 1, "error": 2}
+        rig.clock.now += 1_000
+        await rig.worker.run_once()
+        assert await rig.states() == {"delivered": 1}
+        assert rig.state.dossiers[code]["versions"] == 1
+
+
 @pytest.mark.parametrize("route", ["dvcqg-rest", "xroad-soap"])
 async def test_a_snapshot_refused_for_an_excused_date_waits_for_the_next(
     tmp_path: Path, route: str
