@@ -130,8 +130,10 @@ class Doubts:
                 # about again; nothing is dead-lettered for it.
                 why = "the progress look-up failed"
                 outcomes.append(self._wait(c, answer, why, newly_doubtful))
-            elif isinstance(answer, BaseException):
-                raise answer
+            elif isinstance(answer, BaseException):  # a bug in the look-up: wait, do not crash
+                log.error("progress_lookup_crashed", error=repr(answer), record_id=c.record_id)
+                crashed = DeliveryError(f"the look-up crashed: {answer!r}")
+                outcomes.append(self._wait(c, crashed, "the progress look-up failed", True))
             elif answer:
                 outcomes.append(
                     self._outcomes.outcome(c, OutcomeKind.DELIVERED, started, message=HELD)
