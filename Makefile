@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint type unit check run simulate bench bench-audit bench-scale bench-claim bench-input clean browser screenshots
+.PHONY: demo test lint type unit check soak run simulate bench bench-audit bench-scale bench-claim bench-input clean browser screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ screenshots: $(STAMP) browser
 test: lint type unit
 
 check: test
+
+# The delivery matrix at full size: 3,200 records and 8 SIGKILLs per road x engine.
+soak: $(STAMP)
+	DVCGW_SOAK=1 $(BIN)/pytest tests/integration/test_delivery_matrix.py -s
 
 bench: $(STAMP)
 	$(BIN)/python bench/delivery.py

@@ -192,3 +192,16 @@ STATUS_DATES = (
     ("NgayHenTra", ("1", "3"), "§4.1 [C] + 766 ind. 2.1: the on-time basis [I]"),
 )
 """Dates required for every status except the listed ones."""
+
+SPEC_REQUIRED_DATES = ("NgayTiepNhan", "NgayHenTra")
+"""§4.1 [C] marks both required for every dossier; :data:`STATUS_DATES` excuses them for some
+statuses by inference [I]. Whether the gateway relies on that inference is a setting
+(``portal.relax_status_dates``)."""
+
+
+def missing_dates(item: dict[str, object], *, relaxed: bool) -> list[str]:
+    """The required dates an encoded dossier lacks: with ``relaxed``, as :data:`STATUS_DATES`
+    says for its ``TrangThaiHoSo``; without, every date of :data:`SPEC_REQUIRED_DATES`."""
+    status = item.get("TrangThaiHoSo")
+    excused = {name for name, skip, _ in STATUS_DATES if relaxed and status in skip}
+    return [n for n in SPEC_REQUIRED_DATES if n not in excused and not item.get(n)]

@@ -191,6 +191,13 @@ def json_schemas() -> dict[str, Json]:
         "TraCuuHoSo.response": _response(
             "TraCuuHoSo", {"type": "array"}, "§2.2 [C]: result[] of dossier objects"
         ),
+        "TraCuuTienDoHoSo.request": _request(
+            "TraCuuTienDoHoSo",
+            {"mahoso": {"type": "string", "minLength": 1}},
+            ["mahoso"],
+            "[?] not a documented DVCQG service: the progress steps a portal holds for a "
+            "dossier, asked before a step is sent again (portal.progress_lookup_service)",
+        ),
         "LayDanhSachTTHC.request": _request(
             "LayDanhSachTTHC", {}, [], "§2.2 [C]: the procedure catalogue"
         ),
@@ -289,6 +296,11 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         '<xs:element name="madonvi" type="tns:NonEmptyText"/>'
         '<xs:element name="mahoso" type="tns:NonEmptyText"/>',
         '<xs:element name="result" type="tns:HoSo" minOccurs="0" maxOccurs="unbounded"/>',
+    ),
+    "TraCuuTienDoHoSo": (  # [?] not documented: portal.progress_lookup_service
+        '<xs:element name="madonvi" type="tns:NonEmptyText"/>'
+        '<xs:element name="mahoso" type="tns:NonEmptyText"/>',
+        '<xs:element name="result" type="tns:TienDo" minOccurs="0" maxOccurs="unbounded"/>',
     ),
     "LayDanhSachTTHC": (
         '<xs:element name="madonvi" type="tns:NonEmptyText"/>',

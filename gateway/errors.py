@@ -20,6 +20,9 @@
         ├── RetryableDeliveryError   timeouts, connection errors, 5xx, 429, session expiry:
         │   │                        the retry policy schedules another attempt
         │   └── SessionExpiredError  the portal no longer knows our session: log in again
+        ├── LookupUnavailableError   the portal cannot say which progress steps it holds (no
+        │                            look-up service, or it refused): doubtful steps wait,
+        │                            or are re-sent if delivery.unverifiable_resend says so
         └── PermanentDeliveryError   the portal rejected the record: dead-letter it with the
                                      portal's error code and message
 
@@ -177,3 +180,9 @@ class SessionExpiredError(RetryableDeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """The portal refused the record itself: sending it again cannot help."""
+
+
+class LookupUnavailableError(DeliveryError):
+    """The portal cannot be asked which progress steps it holds: the look-up service is not
+    configured, or the portal does not offer it (it refused the call). Never the record's
+    fault: a doubtful step waits (``delivery.unverifiable_resend``)."""

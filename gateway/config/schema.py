@@ -135,7 +135,12 @@ class PortalConfig:
     """Spec §7: (b) insert, update on "đã tồn tại" [C1]; or (a) ``TraCuuHoSo`` first [C1]."""
     progress_lookup_service: str = "TraCuuTienDoHoSo"
     """[?] The service that lists a dossier's progress on the portal, asked before a step is
-    sent again after an ambiguous failure; empty: re-send without asking (at least once)."""
+    sent again after a doubtful attempt; empty: none (``delivery.unverifiable_resend``
+    decides)."""
+    relax_status_dates: bool = True
+    """Spec §4.1 marks ``NgayTiepNhan`` and ``NgayHenTra`` required; the contract excuses
+    them for status 1 (and ``NgayHenTra`` for 3) by inference [I]. False: a snapshot without
+    them is not sent; it waits for its dossier's next snapshot, which supersedes it."""
 
 
 ROUTE_NAMES = ("dvcqg-rest", "xroad-rest", "xroad-soap", "lgsp")
@@ -266,6 +271,11 @@ class DeliveryConfig:
     max_rescues: int = 5
     """A record whose lease is lost more often than this is dead-lettered."""
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    unverifiable_resend: Literal["wait", "resend"] = "wait"
+    """A progress step whose earlier attempt may have reached the portal, when the portal
+    cannot be asked whether it holds it (no look-up service): ``wait`` (never sent blind;
+    it waits until the look-up answers) or ``resend`` (sent again: the portal may then hold
+    it twice, at least once instead of at most once)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ from gateway.audit.attempts import DescribedRequest, SentRequest, describe_reque
 from gateway.audit.masking import mask_known, record_values
 from gateway.config.schema import RetryConfig
 from gateway.delivery.retry import GiveUp, decide
-from gateway.errors import DeliveryError
+from gateway.errors import DeliveryError, PermanentDeliveryError
+from gateway.model import Dossier, ProgressStep
 from gateway.routes.contract import NOT_SYNCED, Sent
 from gateway.store.contract import Claimed, Outcome, OutcomeKind
 
@@ -150,3 +151,15 @@ class Outcomes:
         if self._described is None or self._described[0] is not request:
             self._described = (request, describe_request(request))
         return self._described[1]
+
+
+def waits_for_next_snapshot(record: Dossier | ProgressStep, exc: PermanentDeliveryError) -> bool:
+    """A snapshot refused for a date it does not carry and that the contract excuses for its
+    status by inference [I] (``NgayTiepNhan`` for 1, ``NgayHenTra`` for 1 and 3; spec §4.1
+    marks both required): it is not at fault in a way an operator can fix, and its dossier's
+    next snapshot (which carries the date) supersedes it. It waits instead of being
+    dead-lettered, which would hold the dossier's later records behind it."""
+    if not isinstance(record, Dossier):
+        return False
+    missing = {"NgayTiepNhan": record.received_at is None, "NgayHenTra": record.due_at is None}
+    return any(absent and name in exc.message for name, absent in missing.items())

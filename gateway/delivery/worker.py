@@ -7,10 +7,15 @@ most ``rate_limit_per_s`` per second; every outcome is written back in one trans
 
 Per call, in order: the retry budget (a call that carries retries needs a token, else the
 records are deferred), the circuit breaker of the route and agency (open: deferred without
-using an attempt), the progress look-up (steps whose earlier attempt may have reached the
-portal are not sent again if the portal holds them), then the call. A refused multi-record
-call is split in halves until the records at fault are alone, so they do not hold back the
-others. Each call's outcomes are committed as soon as it returns. Leases of
+using an attempt), the look-up of doubtful records (:mod:`gateway.delivery.doubts`: a step
+whose earlier attempt may have reached the portal is not sent again if the portal holds it,
+and waits if the portal cannot say), then the call. A refused multi-record call is split in
+halves until the records at fault are alone, so they do not hold back the others; the
+portal may have applied part of it, so its steps are looked up before they go again. Where
+a route cannot look steps up, steps go one per call (a refusal then concerns one step).
+A snapshot refused for a date the contract excuses by inference (``NgayTiepNhan``,
+``NgayHenTra``) waits for its dossier's next snapshot instead of being dead-lettered.
+Each call's outcomes are committed as soon as it returns. Leases of
 the records in flight are extended every ``heartbeat_s``. A failure becomes a stored retry
 decision (:mod:`gateway.delivery.retry`), so a restart loses no schedule.
 """
@@ -23,15 +28,15 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
 
 import structlog
 
 from gateway.audit.attempts import take_request
 from gateway.config.schema import DeliveryConfig
 from gateway.delivery.breaker import Breaker
+from gateway.delivery.doubts import Doubts, steps_of
 from gateway.delivery.guards import RouteGuards
-from gateway.delivery.outcomes import Outcomes
+from gateway.delivery.outcomes import Outcomes, waits_for_next_snapshot
 from gateway.errors import DeliveryError, PermanentDeliveryError, StoreError, TranslationError
 from gateway.model import Dossier, ProgressStep
 from gateway.routes.contract import NOT_SYNCED, PortalLookup, Route, Routing, Sent
@@ -74,6 +79,7 @@ class DeliveryWorker:
             config.retry, self._route_name, clock, self._rng, audit_body_bytes
         )
         self.guards = RouteGuards(config, self._route_name, clock, sleep)
+        self._doubts = Doubts(self._outcomes, config, self._route_name, clock, self._rng)
         self._sleep = sleep
         self._next: tuple[Route, DeliveryConfig] | None = None
         self._unreachable: set[int] = set()
@@ -109,6 +115,7 @@ class DeliveryWorker:
         self._next = None
         self.guards.reconfigure(config)
         self._outcomes.reconfigure(config.retry)
+        self._doubts.reconfigure(config)
         if config.concurrency != self._config.concurrency:
             self._limit = asyncio.Semaphore(config.concurrency)
         self._config = config
@@ -189,10 +196,12 @@ class DeliveryWorker:
             beat = asyncio.create_task(self._heartbeat([c.lease_token for c in claimed]))
             try:
                 claimed, skipped = self._skip_not_synced(claimed)
-                claimed, known = await self._resolve_doubts(claimed)
+                now = self._clock()
+                doubtful = [c for c in claimed if c.uncertain and self._may_call(c, now)]
+                claimed, known = await self._doubts.resolve(self._route, claimed, doubtful)
                 if known or skipped:
                     await self._store.complete(skipped + known)
-                calls = group_calls(claimed, self._config.portal_batch_size)
+                calls = group_calls(claimed, self._config.portal_batch_size, self._alone)
                 results = await asyncio.gather(*(self._deliver_and_record(c) for c in calls))
             finally:
                 beat.cancel()
@@ -288,7 +297,12 @@ class DeliveryWorker:
         except PermanentDeliveryError as exc:
             breaker.succeeded(self._clock())  # the portal is up: it answered
             if len(call) > 1:
-                return done + await self._split(call, breaker)
+                return done + await self._split(call, breaker, applied_in_part=True)
+            if waits_for_next_snapshot(call[0].record, exc):
+                at = self._clock() + self._config.retry.max_delay_s
+                why = f"waits for the dossier's next snapshot: {exc}"
+                log.info("snapshot_waits_for_next", record_id=call[0].record_id, error=str(exc))
+                return [*done, self._outcomes.deferred(call[0], at, why)]
             return [*done, self._outcomes.failed(call[0], exc, started)]
         except DeliveryError as exc:
             breaker.failed(self._clock())
@@ -296,7 +310,7 @@ class DeliveryWorker:
             return done + [self._outcomes.failed(c, exc, started) for c in call]
         except Exception as exc:
             if len(call) > 1:
-                return done + await self._split(call, breaker)
+                return done + await self._split(call, breaker, applied_in_part=True)
             log.exception("record_crashed_delivery", record_id=call[0].record_id)
             reason = f"unexpected error while delivering: {exc!r}"
             return [
@@ -306,11 +320,34 @@ class DeliveryWorker:
         breaker.succeeded(self._clock())
         return done + [self._outcomes.delivered(c, sent, started) for c in call]
 
-    async def _split(self, call: list[Claimed], breaker: Breaker) -> list[Outcome]:
+    async def _split(
+        self, call: list[Claimed], breaker: Breaker, *, applied_in_part: bool = False
+    ) -> list[Outcome]:
         """Send the two halves of a refused call separately (again and again), to isolate
-        the records at fault in a few calls while the others go through."""
+        the records at fault in a few calls while the others go through. ``applied_in_part``:
+        the portal may have applied some items (a refusal does not say it applied none), so
+        its steps are looked up first: those it holds are delivered, those it cannot say
+        about wait as doubtful (:mod:`gateway.delivery.doubts`)."""
+        settled: list[Outcome] = []
+        steps = steps_of(call) if applied_in_part else []
+        if steps:
+            settled = await self._doubts.settle_steps(self._route, steps, newly_doubtful=True)
+            done = {o.record_id for o in settled}
+            call = [c for c in call if c.record_id not in done]
+            if len(call) <= 1:
+                return settled + (await self._send(call, breaker) if call else [])
         half = len(call) // 2
-        return await self._send(call[:half], breaker) + await self._send(call[half:], breaker)
+        first = await self._send(call[:half], breaker)
+        return settled + first + await self._send(call[half:], breaker)
+
+    def _alone(self, claimed: Claimed) -> bool:
+        """A step goes alone in its call when its route cannot look steps up: a refused or
+        doubtful call then concerns that one step, never a batch applied in part."""
+        if not isinstance(claimed.record, ProgressStep):
+            return False
+        agency = claimed.record.agency_code
+        route = self._route if self._routing is None else self._routing.route_for(agency)
+        return not (isinstance(route, PortalLookup) and route.looks_up_steps)
 
     async def _call(self, call: list[Claimed]) -> Sent:
         records = [c.record for c in call]
@@ -318,44 +355,6 @@ class DeliveryWorker:
             dossiers = [r for r in records if isinstance(r, Dossier)]
             return await self._route.send_dossiers(dossiers, on_portal=call[0].on_portal)
         return await self._route.send_steps([r for r in records if isinstance(r, ProgressStep)])
-
-    async def _resolve_doubts(self, claimed: list[Claimed]) -> tuple[list[Claimed], list[Outcome]]:
-        """Records that may have reached the portal before: a step the portal holds is
-        delivered without sending it again; a dossier the portal holds goes as an update.
-        If the portal cannot be asked, doubtful steps wait for a retry (never sent blind)."""
-        now = self._clock()
-        doubtful = [c for c in claimed if c.uncertain and self._may_call(c, now)]
-        steps = [c for c in doubtful if isinstance(c.record, ProgressStep)]
-        creates = [c for c in doubtful if isinstance(c.record, Dossier) and not c.on_portal]
-        if not (steps or creates) or not isinstance(self._route, PortalLookup):
-            return claimed, []
-        started = self._clock()
-        try:
-            held_steps = await self._route.steps_on_portal(
-                [c.record for c in steps if isinstance(c.record, ProgressStep)]
-            )
-            held_dossiers = await self._route.dossiers_on_portal(
-                [c.record for c in creates if isinstance(c.record, Dossier)]
-            )
-        except DeliveryError as exc:
-            waiting = {c.record_id for c in steps}
-            outcomes = [self._outcomes.failed(c, exc, started) for c in steps]
-            return [c for c in claimed if c.record_id not in waiting], outcomes
-        found = {steps[i].record_id for i in held_steps}
-        updates = {creates[i].record_id for i in held_dossiers}
-        known = [
-            self._outcomes.outcome(
-                c, OutcomeKind.DELIVERED, started, message="already on the portal"
-            )
-            for c in steps
-            if c.record_id in found
-        ]
-        rest = [
-            replace(c, on_portal=True) if c.record_id in updates else c
-            for c in claimed
-            if c.record_id not in found
-        ]
-        return rest, known
 
     def _skip_not_synced(self, claimed: list[Claimed]) -> tuple[list[Claimed], list[Outcome]]:
         """Steps of a dossier the route did not sync (derived, spec §1.5) are not sent: the
@@ -401,15 +400,21 @@ class DeliveryWorker:
             log.info("portal_recovered", route=routes)
 
 
-def group_calls(claimed: Sequence[Claimed], size: int) -> list[list[Claimed]]:
+def group_calls(
+    claimed: Sequence[Claimed], size: int, alone: Callable[[Claimed], bool] = lambda c: False
+) -> list[list[Claimed]]:
     """Portal calls for a round: one agency, one service and one ``isUpdating`` per call, at
-    most ``size`` records. (A create the portal answers "already exists" for, after a crash,
-    refuses its whole call; the split then isolates it and the route re-sends it as an
-    update.)"""
+    most ``size`` records; a record for which ``alone`` holds goes in a call of its own. (A
+    create the portal answers "already exists" for, after a crash, refuses its whole call;
+    the split then isolates it and the route re-sends it as an update.)"""
     groups: dict[tuple[str, str, bool], list[Claimed]] = {}
+    single: list[list[Claimed]] = []
     for c in sorted(claimed, key=lambda c: c.record_id):
+        if alone(c):
+            single.append([c])
+            continue
         updating = c.on_portal if isinstance(c.record, Dossier) else True
         groups.setdefault((str(c.record.kind), c.record.agency_code, updating), []).append(c)
     return [
         members[i : i + size] for members in groups.values() for i in range(0, len(members), size)
-    ]
+    ] + single

@@ -67,10 +67,18 @@ class Routing(Protocol):
 class PortalLookup(Protocol):
     """A route that can tell what the portal already holds. The worker asks before re-sending
     records whose earlier attempt may have reached the portal (an ambiguous failure, a lost
-    lease), so a step is not added twice and a dossier goes as an update, not a create."""
+    lease, a refused batch the portal may have applied in part), so a step is not added
+    twice and a dossier goes as an update, not a create."""
+
+    @property
+    def looks_up_steps(self) -> bool:
+        """Whether steps can be looked up now (configured, and not refused by the portal)."""
+        ...
 
     async def steps_on_portal(self, steps: Sequence[ProgressStep]) -> set[int]:
-        """Indexes into ``steps`` of those the portal already holds."""
+        """Indexes into ``steps`` of those the portal already holds. Raises
+        :class:`~gateway.errors.LookupUnavailableError` when the portal cannot be asked (no
+        look-up service), another ``DeliveryError`` when the look-up failed."""
         ...
 
     async def dossiers_on_portal(self, dossiers: Sequence[Dossier]) -> set[int]:

@@ -29,12 +29,14 @@ from typing import Any
 import aiohttp
 import structlog
 
+from contracts.fields import missing_dates
 from gateway.audit.attempts import note_request
 from gateway.config.schema import PortalConfig
 from gateway.encoders.contract_check import check_message
 from gateway.encoders.dvcqg_json import PERSONAL_FIELDS, encode_dossier, encode_step, envelope
 from gateway.encoders.status_report import status_envelope
 from gateway.errors import (
+    LookupUnavailableError,
     PermanentDeliveryError,
     RetryableDeliveryError,
     SessionExpiredError,
@@ -42,6 +44,7 @@ from gateway.errors import (
 from gateway.model import Dossier, ProgressStep
 from gateway.routes import http
 from gateway.routes.contract import Sent
+from gateway.routes.lookup import StepLookupHealth
 
 log = structlog.get_logger("gateway.routes.dvcqg_rest")
 Json = dict[str, Any]
@@ -75,6 +78,7 @@ class DvcqgRestRoute:
         self._session_until = 0.0
         self._login_lock = asyncio.Lock()
         self._lookups = asyncio.Semaphore(8)
+        self._step_lookup = StepLookupHealth(self.name, config.progress_lookup_service, clock)
 
     async def close(self) -> None:
         await self._http.close()
@@ -82,6 +86,7 @@ class DvcqgRestRoute:
     async def send_dossiers(self, dossiers: Sequence[Dossier], *, on_portal: bool) -> Sent:
         agency = _one_agency(dossiers)
         items = [encode_dossier(d) for d in dossiers]
+        check_dates(items, relaxed=self._config.relax_status_dates)
         if not on_portal and self._config.create_strategy == "look-up-first":
             return await self._send_after_look_up(agency, items)
         try:
@@ -141,22 +146,31 @@ class DvcqgRestRoute:
         result = payload.get("result")
         return isinstance(result, list) and bool(result)
 
+    @property
+    def looks_up_steps(self) -> bool:
+        """Whether the portal can be asked which steps it holds (configured, not refused)."""
+        return self._step_lookup.available
+
     async def steps_on_portal(self, steps: Sequence[ProgressStep]) -> set[int]:
         """Ask ``portal.progress_lookup_service`` which of ``steps`` the portal holds (all
-        fields we send equal); an empty service name means we cannot know: none."""
-        service = self._config.progress_lookup_service
-        if not service or not steps:
+        fields we send equal). Raises :class:`LookupUnavailableError` when the service is not
+        configured or the portal does not offer it (refused: learnt once, see
+        :mod:`gateway.routes.lookup`), a retryable error when the portal fails to answer."""
+        self._step_lookup.check()
+        if not steps:
             return set()
+        service = self._config.progress_lookup_service
         by_dossier = {step.dossier_code: step.agency_code for step in steps}
         lookups = [self._look_up(service, code, agency) for code, agency in by_dossier.items()]
-        held = dict(zip(by_dossier, await asyncio.gather(*lookups), strict=True))
-        found = set()
-        for index, step in enumerate(steps):
-            encoded = encode_step(step)
-            items = held[step.dossier_code]
-            if any(all(item.get(k) == v for k, v in encoded.items()) for item in items):
-                found.add(index)
-        return found
+        try:
+            answers = await asyncio.gather(*lookups)
+        except LookupUnavailableError:
+            raise
+        except PermanentDeliveryError as exc:
+            raise self._step_lookup.refused(exc) from exc
+        self._step_lookup.answered()
+        held = dict(zip(by_dossier, answers, strict=True))
+        return held_indexes(steps, held)
 
     async def dossiers_on_portal(self, dossiers: Sequence[Dossier]) -> set[int]:
         """``TraCuuHoSo`` for each dossier: a non-empty result means the portal holds it."""
@@ -294,6 +308,38 @@ class DvcqgRestRoute:
                 continue
             return self._classify(answer.status, answer.headers, answer.body)
         raise SessionExpiredError("the gateway in front of the portal refused a fresh token")
+
+
+def check_dates(items: Sequence[dict[str, Any]], *, relaxed: bool) -> None:
+    """Refuse, before sending, snapshots without a date the portal requires
+    (``portal.relax_status_dates``: spec §4.1 as written, or the contract's inference)."""
+    for item in items:
+        missing = missing_dates(item, relaxed=relaxed)
+        if missing:
+            names = ", ".join(missing)
+            raise PermanentDeliveryError(
+                f"{item.get('MaHoSo')}: {names} required by spec §4.1 "
+                "(portal.relax_status_dates is false): not sent"
+            )
+
+
+def held_indexes(steps: Sequence[ProgressStep], held: dict[str, list[dict[str, Any]]]) -> set[int]:
+    """Indexes of ``steps`` whose encoded form the portal holds (every field we send equal),
+    given the items the portal holds per ``MaHoSo``."""
+    found = set()
+    for index, step in enumerate(steps):
+        encoded = encode_step(step)
+        items = held.get(step.dossier_code, [])
+        if any(all(_same(item.get(k), v) for k, v in encoded.items()) for item in items):
+            found.add(index)
+    return found
+
+
+def _same(held: object, sent: object) -> bool:
+    """A held value equals the one we sent (an empty text may come back absent or null)."""
+    if sent == "" and held in (None, ""):
+        return True
+    return held == sent
 
 
 def _one_agency(records: Sequence[Dossier] | Sequence[ProgressStep]) -> str:

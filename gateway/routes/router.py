@@ -21,7 +21,7 @@ import structlog
 from gateway.config.mappings import load_tables
 from gateway.config.schema import GatewayConfig
 from gateway.encoders.mapping import MappingTables
-from gateway.errors import GatewayError, TranslationError
+from gateway.errors import GatewayError, LookupUnavailableError, TranslationError
 from gateway.model import Dossier, ProgressStep
 from gateway.routes.contract import NOT_SYNCED, PortalLookup, Route, Sent
 from gateway.routes.dvcqg_rest import DvcqgRestRoute
@@ -108,8 +108,14 @@ class RouterRoute:
         to_send = [s for s in mapped if isinstance(s, ProgressStep)]
         return await self.route_for(to_send[0].agency_code).send_steps(to_send)
 
+    @property
+    def looks_up_steps(self) -> bool:
+        """Every configured route can look steps up now (the worker asks per agency)."""
+        return all(isinstance(r, PortalLookup) and r.looks_up_steps for r in self._routes.values())
+
     async def steps_on_portal(self, steps: Sequence[ProgressStep]) -> set[int]:
-        """Which steps the portal holds, asked through each agency's route (if it can)."""
+        """Which steps the portal holds, asked through each agency's route; a route that
+        cannot look steps up raises :class:`LookupUnavailableError`."""
         return await self._held(steps, dossiers=False)
 
     async def dossiers_on_portal(self, dossiers: Sequence[Dossier]) -> set[int]:
@@ -126,6 +132,8 @@ class RouterRoute:
             route = self.route_for(mapped.agency_code)
             if isinstance(route, PortalLookup):
                 groups.setdefault(route.name, (route, []))[1].append((index, mapped))
+            elif not dossiers:
+                raise LookupUnavailableError(f"route {route.name} cannot look progress steps up")
         found: set[int] = set()
         for lookup, items in groups.values():
             mapped_records = [m for _, m in items]

@@ -15,7 +15,9 @@ an update (spec §7), exactly as on the REST route.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -29,11 +31,22 @@ from gateway.encoders import xroad_soap
 from gateway.encoders.contract_check import check_message
 from gateway.encoders.dvcqg_json import PERSONAL_FIELDS, encode_dossier, encode_step, envelope
 from gateway.encoders.wsdl import SoapCodec, SoapFault, codec
-from gateway.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from gateway.errors import (
+    DeliveryError,
+    LookupUnavailableError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
 from gateway.model import Dossier, ProgressStep
 from gateway.routes import http
 from gateway.routes.contract import Sent
-from gateway.routes.dvcqg_rest import parse_error_code
+from gateway.routes.dvcqg_rest import (
+    check_dates,
+    held_indexes,
+    parse_error_code,
+    parse_retry_after,
+)
+from gateway.routes.lookup import StepLookupHealth
 from gateway.routes.xroad_faults import fault_error
 
 log = structlog.get_logger("gateway.routes.xroad_soap")
@@ -77,6 +90,10 @@ class XRoadSoapRoute:
         self._http = aiohttp.ClientSession(
             timeout=timeout, connector=aiohttp.TCPConnector(ssl=ssl_context, limit=64)
         )
+        self._lookups = asyncio.Semaphore(8)
+        self._step_lookup = StepLookupHealth(
+            self.name, portal.progress_lookup_service, time.monotonic
+        )
 
     async def close(self) -> None:
         await self._http.close()
@@ -84,6 +101,7 @@ class XRoadSoapRoute:
     async def send_dossiers(self, dossiers: Sequence[Dossier], *, on_portal: bool) -> Sent:
         agency = _one_agency(dossiers)
         items = [encode_dossier(d) for d in dossiers]
+        check_dates(items, relaxed=self._portal.relax_status_dates)
         issue = dossiers[0].dossier_code if len(dossiers) == 1 else ""
         if not on_portal and self._portal.create_strategy == "look-up-first":
             known = [await self.look_up(agency, item["MaHoSo"]) for item in items]
@@ -126,6 +144,48 @@ class XRoadSoapRoute:
         _, _, _, values = await self.call(body, issue=dossier_code)
         return bool(values.get("result"))
 
+    @property
+    def looks_up_steps(self) -> bool:
+        """Whether the portal can be asked which steps it holds (configured, not refused)."""
+        return self._step_lookup.available
+
+    async def steps_on_portal(self, steps: Sequence[ProgressStep]) -> set[int]:
+        """``portal.progress_lookup_service`` over SOAP, as on the REST route: which of
+        ``steps`` the portal holds. A fault or refusal of the service itself (for instance
+        ``Server.ServerProxy.UnknownService``) marks the look-up missing
+        (:class:`LookupUnavailableError`); a transient fault is retryable."""
+        self._step_lookup.check()
+        if not steps:
+            return set()
+        service = self._portal.progress_lookup_service
+        by_dossier = {step.dossier_code: step.agency_code for step in steps}
+        asks = [self._held(service, agency, code) for code, agency in by_dossier.items()]
+        try:
+            answers = await asyncio.gather(*asks)
+        except LookupUnavailableError:
+            raise
+        except PermanentDeliveryError as exc:
+            raise self._step_lookup.refused(exc) from exc
+        self._step_lookup.answered()
+        return held_indexes(steps, dict(zip(by_dossier, answers, strict=True)))
+
+    async def dossiers_on_portal(self, dossiers: Sequence[Dossier]) -> set[int]:
+        """``TraCuuHoSo`` for each dossier: a non-empty result means the portal holds it."""
+        asks = [self._held("TraCuuHoSo", d.agency_code, d.dossier_code) for d in dossiers]
+        results = await asyncio.gather(*asks)
+        return {index for index, result in enumerate(results) if result}
+
+    async def _held(self, service: str, agency: str, code: str) -> list[dict[str, Any]]:
+        body = {"session": NO_SESSION, "madonvi": agency, "service": service, "mahoso": code}
+        async with self._lookups:
+            _, _, _, values = await self.call(body, issue=code)
+        result = values.get("result")
+        if isinstance(result, dict):
+            result = [result]
+        if not isinstance(result, list):
+            return []
+        return [item for item in result if isinstance(item, dict)]
+
     def _already_exists(self, exc: PermanentDeliveryError) -> bool:
         codes = {str(c) for c in self._portal.exists_error_codes}
         return exc.code in codes and _EXISTS_PHRASE in exc.message.lower()
@@ -167,15 +227,21 @@ class XRoadSoapRoute:
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RetryableDeliveryError(f"security server unreachable: {exc!r}") from exc
-        return classify_soap(
-            answer.status,
-            answer.headers.get("Content-Type", ""),
-            answer.body,
-            codec=self._codec,
-            operation=str(body["service"]),
-            message_id=message_id,
-            max_bytes=self._config.max_response_bytes,
-        )
+        try:
+            return classify_soap(
+                answer.status,
+                answer.headers.get("Content-Type", ""),
+                answer.body,
+                codec=self._codec,
+                operation=str(body["service"]),
+                message_id=message_id,
+                max_bytes=self._config.max_response_bytes,
+            )
+        except DeliveryError as exc:
+            if exc.retry_after_s is None and isinstance(exc, RetryableDeliveryError):
+                # A 429 or 503 in front of the service says when to come back.
+                exc.retry_after_s = parse_retry_after(answer.headers.get("Retry-After"))
+            raise
 
 
 def build_envelope(

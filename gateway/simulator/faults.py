@@ -1,7 +1,11 @@
 """Fault modes of the portal simulator: how a struggling portal behaves, on demand.
 
+Every mode acts on every road to the portal: ``/mapi/*``, the X-Road REST forwarder
+(``/XrdAdapter/RestService/forward/mapi/*``), the X-Road SOAP security server (``/xroad``)
+and the LGSP (``/lgsp/dvcqg/mapi/*``, and ``/lgsp/token`` as a login).
+
 ========================  ==============================================================
-mode                      what a ``/mapi/g`` call gets
+mode                      what a service call gets
 ========================  ==============================================================
 ``none``                  the normal answer
 ``down``                  HTTP 503 with an HTML page (a proxy in front of a portal that is down)
@@ -14,7 +18,12 @@ mode                      what a ``/mapi/g`` call gets
 ========================  ==============================================================
 
 ``count`` limits a mode to the next N calls (then it returns to ``none``); 0 means no limit.
-Login (``/mapi/login``) is affected by ``down`` and ``slow`` only.
+Logins (``.../mapi/login``, ``/lgsp/token``) are affected by ``down`` and ``slow`` only.
+
+``partial_apply`` (true/false, with any mode) plays a portal whose writes are not atomic:
+when it refuses a multi-item call for some items, it still applies the items no problem
+names (and answers with the refusal). A gateway that re-sends a refused batch without
+asking what the portal holds applies those items twice.
 
 Set the mode with ``POST /_sim/faults`` (``{"mode": "throttle", "retry_after": "5"}``), read it
 and the number of faults injected per mode with ``GET /_sim/faults``, or start the simulator
@@ -24,6 +33,7 @@ with ``dvc-gateway simulate-portal --fault MODE ...``.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import random
 from collections.abc import Awaitable, Callable
@@ -37,6 +47,17 @@ _RANDOM_MODES = ("error", "throttle", "reset_after_apply")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+FORWARD = "/XrdAdapter/RestService/forward"
+SERVICE_PATHS = frozenset({"/mapi/g", f"{FORWARD}/mapi/g", "/lgsp/dvcqg/mapi/g", "/xroad"})
+LOGIN_PATHS = frozenset(
+    {"/mapi/login", f"{FORWARD}/mapi/login", "/lgsp/dvcqg/mapi/login", "/lgsp/token"}
+)
+PARTIAL_APPLY: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "simulator_partial_apply", default=False
+)
+"""Set for the request being served when the portal applies the valid part of a refused
+call (read by the service layer)."""
+
 
 @dataclass
 class Faults:
@@ -48,6 +69,7 @@ class Faults:
     failure_rate: float = 0.0
     count: int = 0
     seed: int | None = None
+    partial_apply: bool = False
     injected: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -59,6 +81,8 @@ class Faults:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         if not 0.0 <= self.failure_rate <= 1.0:
             raise ValueError("failure_rate must be between 0 and 1")
+        if not isinstance(self.partial_apply, bool):
+            raise ValueError("partial_apply must be true or false")
         if self.slow_s < 0 or self.count < 0:
             raise ValueError("slow_s and count must not be negative")
 
@@ -89,7 +113,7 @@ class Faults:
                 if self._rng.random() < self.failure_rate
                 else "none"
             )
-        if path == "/mapi/login" and mode not in ("down", "slow"):
+        if path in LOGIN_PATHS and mode not in ("down", "slow"):
             return "none"
         if mode != "none":
             self.injected[mode] = self.injected.get(mode, 0) + 1
@@ -118,9 +142,10 @@ def install(app: web.Application, faults: Faults | None = None) -> Faults:
 
 @web.middleware
 async def _inject(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path not in ("/mapi/g", "/mapi/login"):
+    if request.path not in SERVICE_PATHS and request.path not in LOGIN_PATHS:
         return await handler(request)
     faults = request.app[FAULTS_KEY]
+    PARTIAL_APPLY.set(faults.partial_apply)  # this request's task only
     mode = faults.pick(request.path)
     if mode == "down":
         return web.Response(

@@ -19,14 +19,14 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypedDict
 
 from aiohttp import web
 
-from . import catalogue_services, contracts, faults, hosted, lgsp, rules, xroad
+from . import catalogue_services, contracts, faults, hosted, lgsp, rules, strict, xroad
 from .catalogue import Catalogue
 
 logger = logging.getLogger("gateway.simulator")
@@ -58,6 +58,15 @@ class SimulatorSettings:
     lgsp_consumer_secret: str = "lgsp-demo-secret"  # noqa: S105 - the public simulator default
     lgsp_access_key: str = "lgsp-demo-access"
     lgsp_token_ttl_s: float = 3600.0
+    progress_lookup: bool = True
+    """Offer ``TraCuuTienDoHoSo`` [?]; False plays a portal without it (the service is
+    refused as unsupported, like any unknown service)."""
+    strict_dates: bool = False
+    """Require ``NgayTiepNhan`` and ``NgayHenTra`` for every status, as spec §4.1 reads
+    (False: not for statuses 1 and 3, the contract's inference [I])."""
+    refused_text: str = ""
+    """Refuse any dossier or step whose ``TrichYeuHoSo`` / ``NoiDungXuLy`` contains this
+    text (tests: a refusal on content the gateway cannot foresee); empty: none."""
 
     def __post_init__(self) -> None:
         if self.session_ttl_s <= 0:
@@ -89,6 +98,10 @@ class PortalState:
     duplicate_progress: int = 0
     hosted: hosted.HostedBook = field(default_factory=hosted.HostedBook)
     """Portal-hosted dossiers pushed to the gateway and their status reports (:mod:`.hosted`)."""
+    partially_applied: int = 0
+    """Items applied from calls the portal refused (a partial portal, :mod:`.faults`)."""
+    ledger: strict.Ledger = field(default_factory=strict.Ledger)
+    """Duplicates, order violations and status regressions, per dossier (:mod:`.strict`)."""
 
     def reset(self) -> None:
         """Forget every dossier, progress item and statistic."""
@@ -98,6 +111,8 @@ class PortalState:
         self.calls.clear()
         self.rejected.clear()
         self.duplicate_progress = 0
+        self.partially_applied = 0
+        self.ledger.reset()
 
     def count(self, service: str, *, rejected: bool) -> None:
         self.calls[service] = self.calls.get(service, 0) + 1
@@ -109,12 +124,14 @@ class PortalState:
         for item in items:
             previous = self.dossiers.get(item["MaHoSo"])
             versions = 1 if previous is None else previous["versions"] + 1
+            self.ledger.dossier_applied(item)
             self.dossiers[item["MaHoSo"]] = {"madonvi": madonvi, "item": item, "versions": versions}
 
     def append_progress(self, items: list[dict[str, Any]]) -> None:
         """Append each item to its dossier's timeline; an exact repeat is counted, still kept."""
         for item in items:
             timeline = self.progress.setdefault(item["MaHoSo"], [])
+            self.ledger.step_applied(item, timeline)
             if item in timeline:
                 self.duplicate_progress += 1
             timeline.append(item)
@@ -129,7 +146,9 @@ class PortalState:
                     "calls": self.calls,
                     "rejected": self.rejected,
                     "duplicate_progress": self.duplicate_progress,
+                    "partially_applied": self.partially_applied,
                 },
+                "strict": self.ledger.report(),
             }
         )
 
@@ -198,7 +217,7 @@ def _answer(error_code: int, message: str, *, status: int = 200, **extra: Any) -
     return web.json_response(body, status=status, dumps=_dumps)
 
 
-def _raise_on(problems: list[rules.Problem]) -> None:
+def _raise_on(problems: Sequence[object]) -> None:
     if problems:
         raise PortalRejection(-1, "; ".join(str(problem) for problem in problems))
 
@@ -244,38 +263,106 @@ def _check_contract(call: _Call) -> None:
 
 def _sync_dossiers(call: _Call) -> dict[str, Any]:
     """``DongBoHoSoMC``: create (``isUpdating`` "False") or replace ("True") dossiers."""
-    catalogue = (
-        call.runtime.catalogue.procedures if call.runtime.settings.strict_catalogue else None
+    settings = call.runtime.settings
+    catalogue = call.runtime.catalogue.procedures if settings.strict_catalogue else None
+    problems: list[rules.Problem | _Item] = [*rules.check_is_updating(call.body.get("isUpdating"))]
+    problems += rules.check_dossier_data(
+        call.body.get("data"), procedure_codes=catalogue, strict_dates=settings.strict_dates
     )
-    problems = rules.check_is_updating(call.body.get("isUpdating"))
-    problems += rules.check_dossier_data(call.body.get("data"), procedure_codes=catalogue)
-    _raise_on(problems)
-    _check_contract(call)
+    if problems and not isinstance(call.body.get("data"), list):
+        _raise_on(problems)
+    problems += _refused_content(call, "TrichYeuHoSo")
     items: list[dict[str, Any]] = call.body["data"]
-    updating = call.body["isUpdating"] == "True"
+    updating = call.body.get("isUpdating") == "True"
     known = set(call.state.dossiers)
-    for item in items:  # in order, as if applied one by one: a repeat in one insert collides
-        code = item["MaHoSo"]
+    for index, item in enumerate(items):  # in order, as if applied one by one
+        code = item.get("MaHoSo") if isinstance(item, dict) else None
+        if not isinstance(code, str) or any(_names(p, index) for p in problems):
+            continue
         if updating and code not in known:
-            raise PortalRejection(-1, f"Hồ sơ {code} không tồn tại trên Cổng DVCQG")
-        if not updating and code in known:
-            raise PortalRejection(-3, f"Hồ sơ {code} đã tồn tại trên Cổng DVCQG")
+            problems.append(_Item(index, -1, f"Hồ sơ {code} không tồn tại trên Cổng DVCQG"))
+        elif not updating and code in known:
+            problems.append(_Item(index, -3, f"Hồ sơ {code} đã tồn tại trên Cổng DVCQG"))
         known.add(code)
+    _refuse_partly(call, problems, call.state.store_dossiers)
+    _check_contract(call)
     call.state.store_dossiers(call.madonvi, items)
     return {}
 
 
 def _sync_progress(call: _Call) -> dict[str, Any]:
     """``CapNhatTienDoHoSoMC``: append progress items to dossiers already on the portal."""
-    _raise_on(rules.check_progress_data(call.body.get("data")))
-    _check_contract(call)
+    problems: list[rules.Problem | _Item] = [*rules.check_progress_data(call.body.get("data"))]
+    if problems and not isinstance(call.body.get("data"), list):
+        _raise_on(problems)
+    problems += _refused_content(call, "NoiDungXuLy")
     items: list[dict[str, Any]] = call.body["data"]
-    for item in items:
-        if item["MaHoSo"] not in call.state.dossiers:
-            message = f"Hồ sơ {item['MaHoSo']} chưa được đồng bộ lên Cổng DVCQG"
-            raise PortalRejection(-1, message)
+    for index, item in enumerate(items):
+        code = item.get("MaHoSo") if isinstance(item, dict) else None
+        if isinstance(code, str) and code not in call.state.dossiers:
+            message = f"Hồ sơ {code} chưa được đồng bộ lên Cổng DVCQG"
+            problems.append(_Item(index, -1, message))
+    _refuse_partly(call, problems, lambda _madonvi, valid: call.state.append_progress(valid))
+    _check_contract(call)
     call.state.append_progress(items)
     return {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """A refusal of one item that the portal words as a whole message, with its own code."""
+
+    index: int
+    code: int
+    text: str
+
+    @property
+    def path(self) -> str:
+        return f"data[{self.index}]"
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _all_items(problems: list[rules.Problem | _Item]) -> bool:
+    return all(isinstance(p, _Item) for p in problems)
+
+
+def _names(problem: rules.Problem | _Item, index: int) -> bool:
+    return problem.path == f"data[{index}]" or problem.path.startswith(f"data[{index}].")
+
+
+def _refused_content(call: _Call, name: str) -> list[rules.Problem]:
+    marker = call.runtime.settings.refused_text
+    data = call.body.get("data")
+    if not marker or not isinstance(data, list):
+        return []
+    return [
+        rules.Problem(f"data[{i}].{name}", "nội dung bị Cổng DVCQG từ chối")
+        for i, item in enumerate(data)
+        if isinstance(item, dict) and marker in str(item.get(name, ""))
+    ]
+
+
+def _refuse_partly(
+    call: _Call,
+    problems: list[rules.Problem | _Item],
+    apply: Callable[[str, list[dict[str, Any]]], None],
+) -> None:
+    """Refuse the call for ``problems``; a partial portal (:mod:`.faults`) first applies the
+    items no problem names, as some real portals do."""
+    if not problems:
+        return
+    items = call.body["data"]
+    if faults.PARTIAL_APPLY.get():
+        keep = strict.valid_indexes(len(items), (p.path for p in problems))
+        if keep:
+            apply(call.madonvi, [items[i] for i in keep])
+            call.state.partially_applied += len(keep)
+            logger.info("call_partly_applied items=%d refused=%d", len(keep), len(problems))
+    first = problems[0]
+    code = first.code if isinstance(first, _Item) and _all_items(problems) else -1
+    raise PortalRejection(code, "; ".join(str(p) for p in problems))
 
 
 def _look_up_dossier(call: _Call) -> dict[str, Any]:
@@ -288,6 +375,8 @@ def _look_up_progress(call: _Call) -> dict[str, Any]:
     """``TraCuuTienDoHoSo`` [?]: the progress items the portal holds for a dossier, in order.
     Not a documented DVCQG service; it lets a gateway check before re-sending a step after
     an ambiguous failure (configured by ``portal.progress_lookup_service``)."""
+    if not call.runtime.settings.progress_lookup:
+        raise PortalRejection(-1, f"Dịch vụ {call.body.get('service')} không được hỗ trợ")
     return {"result": list(call.state.progress.get(_required_text(call.body, "mahoso"), []))}
 
 

@@ -346,6 +346,9 @@ _STATUS_DATES: tuple[tuple[str, Callable[[object], bool], str], ...] = (
 )
 
 
+_SPEC_REQUIRED_DATES = ("NgayTiepNhan", "NgayHenTra")
+
+
 def _catalogue_problems(
     path: str, code: object, procedure_codes: Container[str] | None
 ) -> list[Problem]:
@@ -362,19 +365,28 @@ def _catalogue_problems(
 
 
 def check_dossier(
-    path: str, item: object, *, procedure_codes: Container[str] | None = None
+    path: str,
+    item: object,
+    *,
+    procedure_codes: Container[str] | None = None,
+    strict_dates: bool = False,
 ) -> list[Problem]:
     """Every problem with one ``DongBoHoSoMC`` dossier object.
 
     ``procedure_codes`` is the catalogue ``MaTTHC`` must come from; ``None`` skips that check.
+    ``strict_dates``: ``NgayTiepNhan`` and ``NgayHenTra`` for every status (spec §4.1 as
+    written), not only where the relaxation [I] wants them.
     """
     problems = check_object(path, item, DOSSIER_FIELDS, DOSSIER_REQUIRED)
     if not isinstance(item, dict):
         return problems
     status = item.get("TrangThaiHoSo")
     for name, needed, reason in _STATUS_DATES:
-        if needed(status) and _is_blank(item, name):
-            problems.append(Problem(f"{path}.{name}", reason))
+        spec_required = strict_dates and name in _SPEC_REQUIRED_DATES
+        if (spec_required or needed(status)) and _is_blank(item, name):
+            problems.append(
+                Problem(f"{path}.{name}", "bắt buộc (§4.1)" if spec_required else reason)
+            )
     problems.extend(_catalogue_problems(path, item.get("MaTTHC"), procedure_codes))
     return problems
 
@@ -395,10 +407,11 @@ def check_data(value: object, check_item: Check) -> list[Problem]:
 
 
 def check_dossier_data(
-    value: object, *, procedure_codes: Container[str] | None = None
+    value: object, *, procedure_codes: Container[str] | None = None, strict_dates: bool = False
 ) -> list[Problem]:
     """The ``data`` parameter of ``DongBoHoSoMC``."""
-    return check_data(value, partial(check_dossier, procedure_codes=procedure_codes))
+    check = partial(check_dossier, procedure_codes=procedure_codes, strict_dates=strict_dates)
+    return check_data(value, check)
 
 
 def check_progress_data(value: object) -> list[Problem]:

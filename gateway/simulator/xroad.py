@@ -221,6 +221,8 @@ def _envelope_response(
             )
     if "result" in answer:
         answer["result"] = [_drop_empty(r) for r in answer["result"]]
+        if not answer["result"]:  # no element at all (an empty list would encode as one)
+            del answer["result"]
     element: Any = (
         contracts.body_schema()
         .elements[f"{operation}Response"]

@@ -558,6 +558,17 @@ async def test_state_endpoint_shows_what_was_accepted(portal: Portal, session: s
             "calls": {"login": 1, "DongBoHoSoMC": 2, "CapNhatTienDoHoSoMC": 1, "NoSuchService": 1},
             "rejected": {"DongBoHoSoMC": 1, "NoSuchService": 1},
             "duplicate_progress": 1,
+            "partially_applied": 0,
+        },
+        "strict": {
+            "duplicates": 1,
+            "order_violations": 0,
+            "status_regressions": 0,
+            "dossiers": {
+                "duplicates": [item["MaHoSo"]],
+                "order_violations": [],
+                "status_regressions": {},
+            },
         },
     }
 
@@ -577,7 +588,13 @@ async def test_reset_forgets_everything_but_sessions(portal: Portal, session: st
     assert await portal.inspect() == {
         "dossiers": {},
         "progress": {},
-        "stats": {"calls": {}, "rejected": {}, "duplicate_progress": 0},
+        "stats": {"calls": {}, "rejected": {}, "duplicate_progress": 0, "partially_applied": 0},
+        "strict": {
+            "duplicates": 0,
+            "order_violations": 0,
+            "status_regressions": 0,
+            "dossiers": {"duplicates": [], "order_violations": [], "status_regressions": {}},
+        },
     }
     assert await portal.sync(session, [dossier()]) == OK
 

@@ -477,6 +477,7 @@ PORTAL_MODULES = (
     "lgsp",
     "faults",
     "hosted",
+    "strict",
 )
 # the package also holds other simulators. Besides the standard library and aiohttp the portal
 # may read the contract files (the ``contracts`` package) with validators of its own.
