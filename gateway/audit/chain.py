@@ -195,6 +195,16 @@ class ChainWriter:
             self.head = ChainHead(seq, digest, head.checkpoint_seq, last_at)
         return entry
 
+    def mark(self) -> tuple[ChainHead, int]:
+        """Where the writer stands, for :meth:`rewind` after a savepoint is rolled back."""
+        return self.head, len(self.signed)
+
+    def rewind(self, mark: tuple[ChainHead, int]) -> None:
+        """Forget the entries and checkpoints appended since ``mark`` (their rows were
+        rolled back with a savepoint): the next entry chains to the head at ``mark``."""
+        self.head, signed = mark
+        del self.signed[signed:]
+
     def seal(self, at: float) -> Checkpoint | None:
         """Sign the head now if entries since the last checkpoint are unsigned (the daemon
         calls this every ``checkpoint_every_s`` and at shutdown, so no entry waits longer)."""
