@@ -35,21 +35,22 @@ def refuse(record: Record) -> None:
     raise RuntimeError("this batch's validation crashed")
 
 
-async def held(store: SqliteStore, jobs: int) -> tuple[threading.Event, asyncio.Future[None]]:
+async def held(store: SqliteStore) -> tuple[threading.Event, asyncio.Future[None]]:
     """Hold the database thread until the event is set (the writes queue up meanwhile)."""
     release = threading.Event()
-    blocker = asyncio.ensure_future(store._run(release.wait))  # noqa: SLF001 - the test's lever
+    blocker = asyncio.ensure_future(store._run(release.wait))
     return release, blocker  # type: ignore[return-value]
 
 
 async def queued(store: SqliteStore, jobs: int) -> None:
-    while len(store._group._pending) < jobs:  # noqa: SLF001 - wait until every write queued
+    # Yield until every task has queued its write: a condition, not a delay.
+    while len(store._group._pending) < jobs:  # noqa: ASYNC110
         await asyncio.sleep(0)
 
 
 async def test_writes_queued_behind_a_commit_share_the_next_one(store: SqliteStore) -> None:
-    release, blocker = await held(store, 10)
-    before = store._group.groups  # noqa: SLF001
+    release, blocker = await held(store)
+    before = store._group.groups
     tasks = [
         asyncio.ensure_future(
             store.accept(
@@ -64,12 +65,12 @@ async def test_writes_queued_behind_a_commit_share_the_next_one(store: SqliteSto
     await blocker
     receipts = await asyncio.gather(*tasks)
     assert [r[0].status for r in receipts] == ["accepted"] * 10
-    assert store._group.groups - before == 1  # noqa: SLF001 - one transaction for ten writes
+    assert store._group.groups - before == 1
     assert (await store.counts())["queued"] == 10
     assert verify_chain(await store.audit_entries()) is None
 
     claimed = await store.claim("w", 10, now=2.0, lease_s=60)
-    release, blocker = await held(store, len(claimed))
+    release, blocker = await held(store)
     done = [
         asyncio.ensure_future(
             store.complete([Outcome(c.record_id, c.lease_token, OutcomeKind.DELIVERED, 3.0, "r")])
@@ -87,7 +88,7 @@ async def test_writes_queued_behind_a_commit_share_the_next_one(store: SqliteSto
 async def test_a_failing_write_is_rolled_back_alone_and_the_chain_stays_whole(
     store: SqliteStore,
 ) -> None:
-    release, blocker = await held(store, 3)
+    release, blocker = await held(store)
 
     def accept(i: int, validate: object) -> asyncio.Future[list[Receipt]]:
         items = [
