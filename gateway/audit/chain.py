@@ -41,6 +41,7 @@ from gateway.config.schema import AuditConfig
 from gateway.errors import ConfigError, GatewayError, Problem
 
 GENESIS_HASH = "0" * 64
+_encode_text = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) writes
 
 log = structlog.get_logger("gateway.audit")
 
@@ -107,6 +108,10 @@ def canonical_bytes_of(
     object: byte for byte the same as :func:`canonical_bytes` (a unit test holds it)."""
 
     def enc(value: object) -> str:
+        if type(value) is str:
+            return _encode_text(value)
+        if type(value) is int:
+            return int.__repr__(value)
         return json.dumps(value, ensure_ascii=False)
 
     return (
