@@ -68,6 +68,12 @@ PUSHERS = 4
 STEPS = 4
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
+BATCH = (
+    {"batch_size": int(os.environ["DVCGW_BENCH_BATCH_SIZE"])}
+    if os.environ.get("DVCGW_BENCH_BATCH_SIZE")
+    else {}
+)
+"""``delivery.batch_size`` of the SQLite daemons (default: the configuration's default)."""
 PG_ADMIN = os.environ.get("DVCGW_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -188,6 +194,7 @@ class Daemon:
             # few records whose call failed meanwhile retry within seconds: the drain measures
             # the gateway, not the outage's timers.
             "delivery": {
+                **BATCH,
                 "breaker": {"probe_interval_s": 1.0},
                 "retry": {"base_delay_s": 0.5, "max_delay_s": 2.0, "budget_min_per_s": 50},
             },
@@ -521,7 +528,7 @@ async def drain_backlog(folder: Path, queued: int, measured: int) -> dict[str, A
 
 
 async def postgres(dossiers: int) -> dict[str, Any]:
-    from bench.scale_out import deliver  # noqa: PLC0415
+    from scale_out import deliver  # noqa: PLC0415 - bench/ is the script's folder
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as folder:
