@@ -89,9 +89,22 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+@cache
+def _fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
+    """A dataclass's fields by name, worked out once per class (the store reads every
+    claimed record back through :func:`record_from_json`)."""
+    return {f.name: f for f in dataclasses.fields(cls)}
+
+
+@cache
+def _shape(tp: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``typing.get_origin`` and ``typing.get_args`` of a field type, once per type."""
+    return typing.get_origin(tp), typing.get_args(tp)
+
+
 def _build(cls: type, value: Mapping[str, Any], path: str, problems: list[Problem]) -> Any:
     hints = _hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = _fields(cls)
     for key in value:
         if key not in fields:
             problems.append(Problem(key_path(path, key), "unknown field"))
@@ -128,15 +141,17 @@ def key_path(path: str, key: object) -> str:
 
 def _convert(tp: Any, value: Any, path: str, problems: list[Problem]) -> tuple[bool, Any]:
     """Convert ``value`` to type ``tp``; on failure record a problem and return (False, None)."""
-    origin = typing.get_origin(tp)
+    if tp is str and type(value) is str and len(value) <= MAX_TEXT_CHARS:
+        return True, value  # the common case first
+    origin, type_args = _shape(tp)
     if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if (value is None or value == "") and type(None) in typing.get_args(tp):
+        args = [a for a in type_args if a is not type(None)]
+        if (value is None or value == "") and type(None) in type_args:
             return True, None
         if len(args) == 1:
             return _convert(args[0], value, path, problems)
     if origin is tuple:
-        (item_tp, _ellipsis) = typing.get_args(tp)
+        (item_tp, _ellipsis) = type_args
         if not isinstance(value, list):
             problems.append(Problem(path, f"expected an array, got {_json_type(value)}"))
             return False, None

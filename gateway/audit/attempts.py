@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.audit.masking import mask_fields, mask_text, mask_xml
+from gateway.audit.masking import MaskedText, mask_fields, mask_text, mask_xml
 from gateway.store.contract import Outcome, OutcomeKind
 
 
@@ -74,15 +74,19 @@ class DescribedRequest:
             return len(data)
         return None if self.masked is None else 1
 
-    def body_for(self, record_id: int, dossier_code: str, max_bytes: int) -> str:
+    def body_for(self, record_id: int, dossier_code: str, max_bytes: int) -> MaskedText:
         """The masked body as one record's entry keeps it, so a 50-record call is not stored
         50 times: of a JSON call that carries several records (``data: [...]``), only this
         dossier's items; of any other body (a SOAP envelope), the whole text in the first
         record's entry and a pointer to it in the others (same ``request_digest``). Cut to
-        ``max_bytes``. The digest always covers the whole call."""
+        ``max_bytes``. The digest always covers the whole call.
+
+        The text is marked :class:`MaskedText`: every value in it was masked when the call
+        was described (strings by field and pattern, numbers by pattern), so the audit
+        writer does not mask a record's copy again."""
         if self.masked is None:
             if self.first_record is not None and self.first_record != record_id:
-                return f"[the request of record {self.first_record}'s attempt entry]"
+                return MaskedText(f"[the request of record {self.first_record}'s attempt entry]")
             self.first_record = record_id
             text = self.masked_text
         else:
@@ -96,7 +100,7 @@ class DescribedRequest:
         if len(encoded) > max_bytes:
             cut = encoded[:max_bytes].decode("utf-8", errors="ignore")
             text = f"{cut}…[cut at {max_bytes} bytes]"
-        return text
+        return MaskedText(text)
 
 
 def describe_request(request: SentRequest) -> DescribedRequest:
@@ -107,9 +111,24 @@ def describe_request(request: SentRequest) -> DescribedRequest:
     if text.lstrip("\ufeff \t\r\n").startswith("<"):
         return DescribedRequest(digest, None, _masked_xml(request))
     try:
-        return DescribedRequest(digest, mask_fields(json.loads(text), request.personal), "")
+        masked = _mask_numbers(mask_fields(json.loads(text), request.personal))
+        return DescribedRequest(digest, masked, "")
     except (json.JSONDecodeError, RecursionError):
         return DescribedRequest(digest, None, mask_text(text))
+
+
+def _mask_numbers(value: Any) -> Any:
+    """JSON numbers that look like an ID or phone number (9 to 12 digits) masked as text:
+    :func:`mask_fields` masks strings only, and the body is written out as it is."""
+    if isinstance(value, dict):
+        return {k: _mask_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_numbers(v) for v in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        text = json.dumps(value)
+        masked = mask_text(text)
+        return value if masked == text else masked
+    return value
 
 
 def _masked_xml(request: SentRequest) -> str:

@@ -41,6 +41,7 @@ from gateway.config.schema import AuditConfig
 from gateway.errors import ConfigError, GatewayError, Problem
 
 GENESIS_HASH = "0" * 64
+_encode_text = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) writes
 
 log = structlog.get_logger("gateway.audit")
 
@@ -57,6 +58,9 @@ class AuditEntry:
     detail: Mapping[str, Any]
     prev_hash: str
     hash: str
+    detail_json: str = field(default="", compare=False, repr=False)
+    """The detail as encoded once by :class:`ChainWriter` (canonical JSON: sorted keys, no
+    spaces), for the engine to store as is; empty for an entry read back from a store."""
 
 
 def entry_from_row(row: Sequence[Any]) -> AuditEntry:
@@ -88,6 +92,32 @@ def canonical_bytes(
         "detail": detail,
     }
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def detail_text(detail: Mapping[str, Any]) -> str:
+    """A detail in the canonical JSON of :func:`canonical_bytes` (how entries store it)."""
+    return json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_bytes_of(
+    seq: int, at: float, event: str, record_id: int | None, dossier_code: str, detail_json: str
+) -> bytes:
+    """:func:`canonical_bytes` around a detail already encoded by :func:`detail_text`, so the
+    writer encodes each detail once for the hash and the stored row alike. The keys are
+    written in sorted order, each value encoded as ``json.dumps`` encodes it inside the
+    object: byte for byte the same as :func:`canonical_bytes` (a unit test holds it)."""
+
+    def enc(value: object) -> str:
+        if type(value) is str:
+            return _encode_text(value)
+        if type(value) is int:
+            return int.__repr__(value)
+        return json.dumps(value, ensure_ascii=False)
+
+    return (
+        f'{{"at":{enc(round(at, 6))},"detail":{detail_json},"dossier_code":{enc(dossier_code)},'
+        f'"event":{enc(event)},"record_id":{enc(record_id)},"seq":{enc(seq)}}}'
+    ).encode()
 
 
 def chain_hash(prev_hash: str, payload: bytes) -> str:
@@ -173,10 +203,19 @@ class ChainWriter:
     ) -> AuditEntry:
         seq = self.head.seq + 1
         masked = mask_value(dict(detail))
-        payload = canonical_bytes(seq, at, event, record_id, dossier_code, masked)
+        encoded = detail_text(masked)
+        payload = canonical_bytes_of(seq, at, event, record_id, dossier_code, encoded)
         digest = chain_hash(self.head.hash, payload)
         entry = AuditEntry(
-            seq, round(at, 6), event, record_id, dossier_code, masked, self.head.hash, digest
+            seq,
+            round(at, 6),
+            event,
+            record_id,
+            dossier_code,
+            masked,
+            self.head.hash,
+            digest,
+            encoded,
         )
         self.sink.write_entry(entry)
         head = self.head
@@ -194,6 +233,16 @@ class ChainWriter:
         else:
             self.head = ChainHead(seq, digest, head.checkpoint_seq, last_at)
         return entry
+
+    def mark(self) -> tuple[ChainHead, int]:
+        """Where the writer stands, for :meth:`rewind` after a savepoint is rolled back."""
+        return self.head, len(self.signed)
+
+    def rewind(self, mark: tuple[ChainHead, int]) -> None:
+        """Forget the entries and checkpoints appended since ``mark`` (their rows were
+        rolled back with a savepoint): the next entry chains to the head at ``mark``."""
+        self.head, signed = mark
+        del self.signed[signed:]
 
     def seal(self, at: float) -> Checkpoint | None:
         """Sign the head now if entries since the last checkpoint are unsigned (the daemon

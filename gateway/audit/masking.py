@@ -119,8 +119,23 @@ _DIGEST = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-f]*[a-f])[0-9a-f]{40,}(?![0-9A-Z
 ID numbers, and masking them would corrupt the hashes operators compare."""
 
 
+class MaskedText(str):
+    """A text already masked whole by this module (:func:`gateway.audit.attempts` marks the
+    audit copy of a request body so): :func:`mask_value` keeps it as it is instead of
+    masking it again. Only code that produced the text by masking may wrap it."""
+
+    __slots__ = ()
+
+
+_MASKABLE_RUN_LENGTHS = frozenset(range(9, 13))
+
+
 def mask_text(text: str) -> str:
     """``text`` with every e-mail, phone, CCCD and CMND number replaced by its token."""
+    if text.isdigit() and len(text) not in _MASKABLE_RUN_LENGTHS and text.isascii():
+        # A run of digits alone (a timestamp such as 20261102080000) is an ID number only
+        # at 9 (CMND) or 12 (CCCD) digits, a phone number at 10 or 11: nothing to mask.
+        return text
     if not _CANDIDATE.search(text):
         return text
     if len(text) >= 40 and _DIGEST.search(text):
@@ -148,7 +163,7 @@ def mask_value(value: Any, key: str = "", personal: frozenset[str] = frozenset()
     if kind == "personal" and value not in ("", None, [], {}):
         return _token("personal", _flatten(value))
     if isinstance(value, str):
-        return value if kind == "safe" else mask_text(value)
+        return value if kind == "safe" or type(value) is MaskedText else mask_text(value)
     if isinstance(value, Mapping):
         return {k: mask_value(v, str(k), personal) for k, v in value.items()}
     if isinstance(value, list | tuple):

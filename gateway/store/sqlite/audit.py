@@ -186,7 +186,7 @@ class AuditRows:
                 entry.event,
                 entry.record_id,
                 entry.dossier_code,
-                json.dumps(entry.detail, sort_keys=True, ensure_ascii=False),
+                entry.detail_json or json.dumps(entry.detail, sort_keys=True, ensure_ascii=False),
                 entry.prev_hash,
                 entry.hash,
             ),

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import structlog
 
@@ -48,6 +48,7 @@ from gateway.store.contract import (
 from gateway.store.outcomes import BLOCKED_SQL, NEXT_DUE_SQL
 from gateway.store.sqlite import two_way
 from gateway.store.sqlite.audit import AuditRows, chain_head
+from gateway.store.sqlite.group import GroupCommit
 from gateway.store.sqlite.inbound import (
     SqliteInbound,
     divert_portal_hosted,
@@ -76,6 +77,7 @@ class SqliteStore:
         self._keeps_anchor = False
         self.inbound = SqliteInbound(self)
         """The inbound tables (:mod:`gateway.store.inbound`)."""
+        self._group = GroupCommit(self._group_tx)
 
     @classmethod
     async def open(
@@ -195,17 +197,31 @@ class SqliteStore:
 
     @contextmanager
     def _tx(self) -> Iterator[SqliteTx]:
+        with self._group_tx() as (tx, _):
+            yield tx
+
+    @contextmanager
+    def _group_tx(self) -> Iterator[tuple[SqliteTx, ChainWriter]]:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             writer = ChainWriter(AuditRows(conn), self._audit, chain_head(conn))
-            tx = SqliteTx(conn, writer)
-            yield tx
+            yield SqliteTx(conn, writer), writer
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
         writer.committed()
+
+    async def _write(self, job: Callable[[SqliteTx], T]) -> T:
+        """Run ``job`` in a write transaction shared with the writes queued meanwhile
+        (group commit, :mod:`.group`): answered once that transaction is committed."""
+        future = self._group.submit(job)
+        await self._run(self._group.flush)
+        try:
+            return cast(T, await future)
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite: {exc}") from exc
 
     async def close(self) -> None:
         def close_sync() -> None:
@@ -229,21 +245,20 @@ class SqliteStore:
         validate: Validate,
         cursor: SourceCursor | None = None,
     ) -> list[Receipt]:
-        def accept_sync() -> list[Receipt]:
-            with self._tx() as tx:
-                plan = plan_accept(items, validate=validate, key_id=tx.key_id, facts=tx.facts)
-                receipts = tx.apply(plan, now)
-                divert_portal_hosted(tx, items, receipts, now)
-                if cursor is not None:
-                    tx.conn.execute(
-                        "INSERT INTO source_cursors (source, value, updated_at) VALUES (?, ?, ?)"
-                        " ON CONFLICT(source) DO UPDATE SET value = excluded.value,"
-                        " updated_at = excluded.updated_at",
-                        (cursor.source, cursor.value, now),
-                    )
-                return receipts
+        def accept_sync(tx: SqliteTx) -> list[Receipt]:
+            plan = plan_accept(items, validate=validate, key_id=tx.key_id, facts=tx.facts)
+            receipts = tx.apply(plan, now)
+            divert_portal_hosted(tx, items, receipts, now)
+            if cursor is not None:
+                tx.conn.execute(
+                    "INSERT INTO source_cursors (source, value, updated_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT(source) DO UPDATE SET value = excluded.value,"
+                    " updated_at = excluded.updated_at",
+                    (cursor.source, cursor.value, now),
+                )
+            return receipts
 
-        return await self._run(accept_sync)
+        return await self._write(accept_sync)
 
     async def get_cursor(self, source: str) -> str | None:
         def get_sync() -> str | None:
@@ -264,11 +279,10 @@ class SqliteStore:
         return await self._run(claim_sync)
 
     async def complete(self, outcomes: Sequence[Outcome]) -> int:
-        def complete_sync() -> int:
-            with self._tx() as tx:
-                return sum(tx.complete(o) for o in outcomes)
+        def complete_sync(tx: SqliteTx) -> int:
+            return sum(tx.complete(o) for o in outcomes)
 
-        return await self._run(complete_sync)
+        return await self._write(complete_sync)
 
     async def heartbeat(self, owner: str, tokens: Sequence[int], now: float, lease_s: float) -> int:
         def beat_sync() -> int:
@@ -465,10 +479,3 @@ class SqliteStore:
         """Queue quarantined records whose cause was fixed (``mappings apply``): see
         :func:`gateway.store.sqlite.two_way.release_quarantined`."""
         return await self._write(lambda tx: two_way.release_quarantined(tx, record_ids, by, now))
-
-    def _write_sync(self, work: Callable[[SqliteTx], T]) -> T:
-        with self._tx() as tx:
-            return work(tx)
-
-    async def _write(self, work: Callable[[SqliteTx], T]) -> T:
-        return await self._run(lambda: self._write_sync(work))
