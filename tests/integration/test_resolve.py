@@ -5,7 +5,6 @@ the command and the admin API)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -20,30 +19,9 @@ from gateway.store.postgres.store import PostgresStore
 from gateway.store.sqlite.store import SqliteStore
 from tests.admin_rig import admin_gateway
 from tests.factories import dossier, step
-from tests.pg import SharedDatabase, reset
 
 AnyStore = SqliteStore | PostgresStore
 CODE = "000.00.00.H56-261102-00001"
-
-
-@pytest.fixture(scope="module")
-def shared_pg() -> Iterator[SharedDatabase]:
-    database = SharedDatabase()
-    yield database
-    database.drop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(
-    request: pytest.FixtureRequest, tmp_path: Path, shared_pg: SharedDatabase
-) -> AsyncIterator[AnyStore]:
-    if request.param == "sqlite":
-        s: AnyStore = await SqliteStore.open(tmp_path / "gw.db", now=0.0)
-    else:
-        s = await PostgresStore.open(shared_pg.dsn, now=0.0, max_connections=2)
-        await reset(s.query)
-    yield s
-    await s.close()
 
 
 async def dead_snapshot_with_a_step(store: AnyStore) -> None:

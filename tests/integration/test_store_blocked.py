@@ -5,11 +5,6 @@ they go in their order (issue 11)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
-import pytest
-
 from gateway.model import DossierStatus
 from gateway.sources.intake import validate_for_portal
 from gateway.store.contract import (
@@ -23,33 +18,10 @@ from gateway.store.contract import (
 from gateway.store.postgres.store import PostgresStore
 from gateway.store.sqlite.store import SqliteStore
 from tests.factories import dossier, step
-from tests.pg import SharedDatabase, reset
 
 AnyStore = SqliteStore | PostgresStore
 A, B = "000.00.00.H56-261102-00001", "000.00.00.H56-261102-00002"
 REFUSAL = "Thủ tục 9.9 không có trong danh mục TTHC"
-
-
-@pytest.fixture(scope="module")
-def shared_pg() -> Iterator[SharedDatabase]:
-    database = SharedDatabase()
-    yield database
-    database.drop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(
-    request: pytest.FixtureRequest, tmp_path: Path, shared_pg: SharedDatabase
-) -> AsyncIterator[AnyStore]:
-    if request.param == "sqlite":
-        s: AnyStore = await SqliteStore.open(tmp_path / "gw.db", now=0.0)
-        yield s
-        await s.close()
-        return
-    s = await PostgresStore.open(shared_pg.dsn, now=0.0, max_connections=2)
-    await reset(s.query)
-    yield s
-    await s.close()
 
 
 async def accept(store: AnyStore, *records: object, now: float = 1.0) -> list[int]:

@@ -11,7 +11,6 @@ queue with a backoff, the next claim handed out the newer one, and the older one
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,34 +28,11 @@ from gateway.store.contract import (
 from gateway.store.postgres.store import PostgresStore
 from gateway.store.sqlite.store import SqliteStore
 from tests.factories import dossier, step
-from tests.pg import SharedDatabase, reset
 
 AnyStore = SqliteStore | PostgresStore
 CODE = "000.00.00.H56-261102-00001"
 S4 = dossier(CODE, status=DossierStatus.PROCESSING)
 S9 = dossier(CODE, status=DossierStatus.FINISHED, summary="Đã có kết quả")
-
-
-@pytest.fixture(scope="module")
-def shared_pg() -> Iterator[SharedDatabase]:
-    database = SharedDatabase()
-    yield database
-    database.drop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(
-    request: pytest.FixtureRequest, tmp_path: Path, shared_pg: SharedDatabase
-) -> AsyncIterator[AnyStore]:
-    if request.param == "sqlite":
-        s: AnyStore = await SqliteStore.open(tmp_path / "gw.db", now=0.0)
-        yield s
-        await s.close()
-        return
-    s = await PostgresStore.open(shared_pg.dsn, now=0.0, max_connections=2)
-    await reset(s.query)
-    yield s
-    await s.close()
 
 
 async def accept(store: AnyStore, *records: object, now: float = 1.0) -> list[int]:
