@@ -6,11 +6,7 @@ rescue limits, dead letters and replays, cursors, and the audit chain.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
-from pathlib import Path
-
-import pytest
 
 from gateway.audit.chain import verify_chain
 from gateway.model import DossierStatus, Result
@@ -26,31 +22,8 @@ from gateway.store.contract import (
 from gateway.store.postgres.store import PostgresStore
 from gateway.store.sqlite.store import SqliteStore
 from tests.factories import T0, dossier, result_document, step
-from tests.pg import SharedDatabase, reset
 
 AnyStore = SqliteStore | PostgresStore
-
-
-@pytest.fixture(scope="module")
-def shared_pg() -> Iterator[SharedDatabase]:
-    database = SharedDatabase()
-    yield database
-    database.drop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(
-    request: pytest.FixtureRequest, tmp_path: Path, shared_pg: SharedDatabase
-) -> AsyncIterator[AnyStore]:
-    if request.param == "sqlite":
-        s: AnyStore = await SqliteStore.open(tmp_path / "gw.db", now=0.0)
-        yield s
-        await s.close()
-        return
-    s = await PostgresStore.open(shared_pg.dsn, now=0.0, max_connections=2)
-    await reset(s.query)
-    yield s
-    await s.close()
 
 
 def incoming(*records: object) -> list[Incoming]:
