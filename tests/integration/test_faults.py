@@ -28,19 +28,9 @@ from gateway.sources.intake import validate_for_portal
 from gateway.store.contract import Incoming
 from gateway.store.sqlite.store import SqliteStore
 from tests.factories import dossier, step
+from tests.wire import FakeClock
 
 AGENCY_BREAKER = "dvcqg-rest/000.00.00.H56"
-
-
-class FakeClock:
-    def __init__(self, now: float = 1_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass

@@ -89,14 +89,21 @@ IMPURE_ATTRIBUTES = {
 }
 
 
-def imported_modules(path: Path) -> Iterator[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
+def imports_in(source: str, *, names: bool = False) -> Iterator[str]:
+    """Every absolute import of ``source``, at any depth (a lazy import inside a function
+    counts); with ``names``, also ``module.name`` for each name a ``from`` import takes."""
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             yield node.module
+            if names:
+                yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def imported_modules(path: Path) -> Iterator[str]:
+    return imports_in(path.read_text(encoding="utf-8"))
 
 
 def pure_modules() -> list[Path]:
@@ -271,16 +278,8 @@ LAYER_RULES: dict[str, tuple[str, ...]] = {
 
 
 def all_imports(path: Path) -> Iterator[str]:
-    """Every absolute import of a module, at any depth (a lazy import inside a function counts)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield alias.name
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.module
-            for alias in node.names:
-                yield f"{node.module}.{alias.name}"
+    """Every absolute import of a module, and each name its ``from`` imports take."""
+    return imports_in(path.read_text(encoding="utf-8"), names=True)
 
 
 def layer_violations(rel: str, source_imports: list[str]) -> list[str]:
@@ -325,16 +324,8 @@ def test_the_layer_check_catches_a_forbidden_import(rel: str, planted: str) -> N
     path = ROOT / rel
     planted_source = path.read_text(encoding="utf-8") + f"\nfrom {planted} import planted\n"
     assert layer_violations(rel, list(all_imports(path))) == []
-    found = layer_violations(rel, list(_imports_of(planted_source)))
+    found = layer_violations(rel, list(imports_in(planted_source)))
     assert any(f"imports {planted}" in v for v in found), found
-
-
-def _imports_of(source: str) -> Iterator[str]:
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.module
 
 
 def module_name(path: Path) -> str:
